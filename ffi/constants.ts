@@ -1,0 +1,83 @@
+/**
+ * Kernel constants from `<fcntl.h>`, `<poll.h>`, `<sys/eventfd.h>`,
+ * `<linux/if.h>`, `<linux/if_tun.h>` and `<linux/sockios.h>`. The ioctl
+ * request numbers are those of x86_64 and arm64 (and every architecture that
+ * uses the generic `_IOW` encoding).
+ *
+ * @module
+ */
+
+export const O_RDWR = 0o2;
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+
+export const EFD_NONBLOCK = 0o4000;
+export const EFD_CLOEXEC = 0o2000000;
+
+export const POLLIN = 0x001;
+export const POLLOUT = 0x004;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+export const POLLNVAL = 0x020;
+
+export const IFNAMSIZ = 16;
+
+// TUN ioctls: _IOW('T', nr, int) / _IOR('T', nr, unsigned int)
+export const TUNSETIFF = 0x400454ca;
+export const TUNSETPERSIST = 0x400454cb;
+export const TUNSETOWNER = 0x400454cc;
+export const TUNSETLINK = 0x400454cd;
+export const TUNSETGROUP = 0x400454ce;
+export const TUNGETFEATURES = 0x800454cf;
+export const TUNSETOFFLOAD = 0x400454d0;
+export const TUNGETIFF = 0x800454d2;
+export const TUNGETVNETHDRSZ = 0x800454d7;
+export const TUNSETVNETHDRSZ = 0x400454d8;
+export const TUNSETQUEUE = 0x400454d9;
+export const TUNSETCARRIER = 0x400454e2;
+
+// ifr_flags for TUNSETIFF / TUNGETIFF
+export const IFF_TUN = 0x0001;
+export const IFF_TAP = 0x0002;
+export const IFF_NAPI = 0x0010;
+export const IFF_NO_CARRIER = 0x0040;
+export const IFF_MULTI_QUEUE = 0x0100;
+export const IFF_ATTACH_QUEUE = 0x0200;
+export const IFF_DETACH_QUEUE = 0x0400;
+export const IFF_PERSIST = 0x0800;
+export const IFF_NO_PI = 0x1000;
+export const IFF_VNET_HDR = 0x4000;
+export const IFF_TUN_EXCL = 0x8000;
+
+// Offload bits for TUNSETOFFLOAD
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_TSO_ECN = 0x08;
+export const TUN_F_UFO = 0x10;
+
+// Link-level ifr_flags (SIOCGIFFLAGS / SIOCSIFFLAGS)
+export const IFF_UP = 0x1;
+export const IFF_RUNNING = 0x40;
+
+// Socket families and types
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const AF_NETLINK = 16;
+export const AF_PACKET = 17;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0o2000000;
+export const NETLINK_ROUTE = 0;
+
+// Interface ioctls on a datagram socket
+export const SIOCGIFFLAGS = 0x8913;
+export const SIOCSIFFLAGS = 0x8914;
+export const SIOCGIFMTU = 0x8921;
+export const SIOCSIFMTU = 0x8922;
+export const SIOCGIFHWADDR = 0x8927;
+export const SIOCSIFHWADDR = 0x8924;
+export const SIOCGIFINDEX = 0x8933;
+export const SIOCGIFTXQLEN = 0x8942;
+export const SIOCSIFTXQLEN = 0x8943;
+export const ARPHRD_ETHER = 1;

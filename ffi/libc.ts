@@ -1,0 +1,75 @@
+/**
+ * The one libc symbol table tuntap binds, opened lazily so that importing the
+ * module (for the packet helpers, say) needs no `--allow-ffi` until a device
+ * or socket is actually touched.
+ *
+ * Every symbol but `poll` is a synchronous call: TUN reads and writes on a
+ * non-blocking fd never wait, and errno must be read on the thread that made
+ * the call. `poll` is the only wait, run on Deno's blocking pool.
+ *
+ * @module
+ */
+
+/** The libc functions tuntap calls, with their C prototypes. */
+export const libcSymbols = {
+  // int open(const char *pathname, int flags, mode_t mode);
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  // int close(int fd);
+  close: { parameters: ["i32"], result: "i32" },
+  // ssize_t read(int fd, void *buf, size_t count);
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t write(int fd, const void *buf, size_t count);
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // int ioctl(int fd, unsigned long request, void *argp);
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, unsigned long arg);
+  // The same symbol for requests that take their argument by value
+  // (TUNSETPERSIST, TUNSETOWNER, TUNSETGROUP, TUNSETOFFLOAD).
+  ioctl_value: {
+    name: "ioctl",
+    parameters: ["i32", "u64", "u64"],
+    result: "i32",
+  },
+  // int poll(struct pollfd *fds, nfds_t nfds, int timeout);
+  poll: {
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int eventfd(unsigned int initval, int flags);
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  // int *__errno_location(void);
+  __errno_location: { parameters: [], result: "pointer" },
+  // unsigned int if_nametoindex(const char *ifname);
+  if_nametoindex: { parameters: ["buffer"], result: "u32" },
+  // int socket(int domain, int type, int protocol);
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int bind(int sockfd, const struct sockaddr *addr, socklen_t addrlen);
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // ssize_t sendto(int sockfd, const void *buf, size_t len, int flags,
+  //                const struct sockaddr *dest_addr, socklen_t addrlen);
+  sendto: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
+    result: "isize",
+  },
+  // ssize_t recv(int sockfd, void *buf, size_t len, int flags);
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The bound libc functions. */
+export type Libc = Deno.DynamicLibrary<typeof libcSymbols>["symbols"];
+
+let library: Deno.DynamicLibrary<typeof libcSymbols> | undefined;
+
+/** Opens libc on first use and returns its symbols. */
+export function libc(): Libc {
+  library ??= Deno.dlopen("libc.so.6", libcSymbols);
+  return library.symbols;
+}
+
+const encoder = new TextEncoder();
+
+/** Encodes a string as a NUL-terminated C string. */
+export function cstring(text: string): Uint8Array {
+  return encoder.encode(`${text}\0`);
+}

@@ -1,0 +1,24 @@
+/**
+ * Create, configure and drive Linux TUN/TAP interfaces from Deno with
+ * nothing but `--allow-ffi`.
+ *
+ * @example Read packets the kernel routes into a TUN device
+ * ```ts ignore
+ * import { TunInterface } from "@tuntap/tuntap";
+ *
+ * using tun = TunInterface.open({ name: "tun0" });
+ * for await (const packet of tun) {
+ *   console.log(`${packet.length} bytes`);
+ * }
+ * ```
+ *
+ * @module
+ */
+export {
+  MAX_PACKET_SIZE,
+  TunInterface,
+  type TunMode,
+  type TunOpenOptions,
+  type TunReadOptions,
+} from "./src/tun_interface.ts";
+export { TunError, type TunErrorOptions } from "./src/tun_error.ts";
