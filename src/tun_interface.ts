@@ -4,11 +4,9 @@
  * @module
  */
 import {
-  IFF_MULTI_QUEUE,
   IFF_NO_PI,
   IFF_TAP,
   IFF_TUN,
-  IFF_VNET_HDR,
   O_CLOEXEC,
   O_NONBLOCK,
   O_RDWR,
@@ -20,7 +18,7 @@ import {
   TUNSETPERSIST,
 } from "../ffi/constants.ts";
 import { EAGAIN, EBADF, EINTR, EINVAL, errno } from "../ffi/errno.ts";
-import { ifr_flags, ifr_name, ifreq, set_ifr_flags } from "../ffi/ifreq.ts";
+import { ifr_name, ifreq, set_ifr_flags } from "../ffi/ifreq.ts";
 import { cstring, libc } from "../ffi/libc.ts";
 import { Readiness } from "./readiness.ts";
 import { check, ioctl, ioctlValue } from "./syscall.ts";
@@ -197,21 +195,10 @@ export class TunInterface {
       const attached = ifreq();
       ioctl(fd, TUNGETIFF, attached, `read back ${describeDevice()}`);
       label = ifr_name(attached);
-      const flags = ifr_flags(attached);
-      // The kernel keeps the flags of a multi-queue device that has other
-      // queues attached; refuse to read packets in a format we did not ask for.
-      if (
-        (flags & IFF_NO_PI) !== (wanted & IFF_NO_PI) || flags & IFF_VNET_HDR
-      ) {
-        throw new TunError({
-          errno: EINVAL,
-          syscall: "ioctl(TUNGETIFF)",
-          action: `attach ${describeDevice()} as asked`,
-          hint: `the device keeps packetInfo ${!(flags & IFF_NO_PI)}${
-            flags & IFF_VNET_HDR ? " and a virtio-net header" : ""
-          }${flags & IFF_MULTI_QUEUE ? " set by its other queues" : ""}`,
-        });
-      }
+      // Only the name is read back. The flags are not worth checking:
+      // TUNGETIFF reports IFF_NOFILTER, the same bit as IFF_NO_PI, and a
+      // single-queue attach always takes the flags asked for (a multi-queue
+      // device, which keeps its own, refuses this attach with EINVAL).
       // An offload mask set by an earlier user survives on a persistent
       // device; without a vnet header it must be off or reads break.
       ioctlValue(fd, TUNSETOFFLOAD, 0, `clear offloads of ${describeDevice()}`);

@@ -1,0 +1,139 @@
+/**
+ * Helpers for tests that talk to the real kernel. They run only inside the
+ * private network namespace that `deno task test` makes (checked, not
+ * assumed: the test's network namespace must differ from the one the runner
+ * started in), so no
+ * test ever creates a device in the machine's own namespace.
+ *
+ * @module
+ */
+
+const decoder = new TextDecoder();
+
+function privateNamespaceProblem(): string | undefined {
+  const given = Deno.env.get("TUNTAP_KERNEL_UNAVAILABLE");
+  if (given) return given;
+  if (Deno.env.get("TUNTAP_PRIVATE_NETNS") !== "1") {
+    return "not run by `deno task test`, which makes the private network namespace";
+  }
+  // The runner records the namespace it started in; the tests must be elsewhere.
+  const outer = Deno.env.get("TUNTAP_OUTER_NETNS");
+  try {
+    if (!outer || Deno.readLinkSync("/proc/self/ns/net") === outer) {
+      return "this is not a network namespace of its own";
+    }
+  } catch (error) {
+    return `cannot tell which network namespace this is (${(error as Error).message})`;
+  }
+  return undefined;
+}
+
+const problem = privateNamespaceProblem();
+const required = Deno.env.get("TUNTAP_REQUIRE_KERNEL_TESTS") === "1";
+let announced = false;
+
+/**
+ * Registers a test that creates devices or sends packets. Outside the
+ * private namespace it is skipped with the reason printed, or fails when
+ * `TUNTAP_REQUIRE_KERNEL_TESTS=1`.
+ */
+export function kernelTest(name: string, fn: () => void | Promise<void>): void {
+  if (problem === undefined) {
+    Deno.test({ name, fn });
+  } else if (required) {
+    Deno.test(name, () => {
+      throw new Error(`Kernel tests are required but cannot run: ${problem}`);
+    });
+  } else {
+    if (!announced) console.log(`Skipping kernel tests: ${problem}.`);
+    announced = true;
+    Deno.test({ name, ignore: true, fn });
+  }
+}
+
+/** Runs `sh -c command`; returns stdout, or throws with stderr. */
+export function sh(command: string): string {
+  const output = new Deno.Command("sh", { args: ["-c", command], stdin: "null" }).outputSync();
+  if (!output.success) {
+    throw new Error(
+      `\`${command}\` exited with ${output.code}: ${decoder.decode(output.stderr).trim()}`,
+    );
+  }
+  return decoder.decode(output.stdout);
+}
+
+/** Runs `ip -j ARGS` and parses its JSON. */
+// deno-lint-ignore no-explicit-any
+export function ipJson<T = any>(args: string): T {
+  const text = sh(`ip -j ${args}`).trim();
+  return JSON.parse(text === "" ? "[]" : text) as T;
+}
+
+/** Whether an interface of that name exists in this namespace. */
+export function interfaceExists(name: string): boolean {
+  return new Deno.Command("ip", { args: ["link", "show", "dev", name], stderr: "null" })
+    .outputSync().success;
+}
+
+let counter = 0;
+
+/** A fresh interface name (at most 15 bytes) unique within this test run. */
+export function uniqueName(prefix: string): string {
+  counter += 1;
+  return `${prefix.slice(0, 10)}${counter}`;
+}
+
+/** Open file descriptors of this process. */
+export function openFdCount(): number {
+  return [...Deno.readDirSync("/proc/self/fd")].length;
+}
+
+/**
+ * Runs a TypeScript snippet in a new `deno run` process with only the
+ * permissions given, optionally as another uid/gid (through `setpriv`,
+ * using the world-usable deno binary and repository the runner prepared).
+ * With `hideDevice`, `/dev/net` is an empty tmpfs in the child's own mount
+ * namespace. The snippet imports the module as `"tuntap"`.
+ */
+export function runScript(
+  code: string,
+  options: { permissions?: string[]; uid?: number; gid?: number; hideDevice?: boolean } = {},
+): { code: number; stdout: string; stderr: string } {
+  const shared = Deno.env.get("TUNTAP_SHARED_DIR");
+  if (!shared) throw new Error("TUNTAP_SHARED_DIR is not set: run through `deno task test`");
+  const script = `${shared}/home/script-${crypto.randomUUID()}.ts`;
+  Deno.writeTextFileSync(
+    script,
+    code.replaceAll(`"tuntap"`, JSON.stringify(`${shared}/repo/mod.ts`)),
+  );
+  Deno.chmodSync(script, 0o644);
+  const denoArgs = [
+    "run",
+    "--no-prompt",
+    "--no-config",
+    ...(options.permissions ?? ["--allow-ffi"]),
+    script,
+  ];
+  const privileges = options.uid === undefined ? [] : [
+    "setpriv",
+    `--reuid=${options.uid}`,
+    `--regid=${options.gid ?? options.uid}`,
+    "--clear-groups",
+  ];
+  const hide = options.hideDevice
+    ? ["unshare", "-m", "sh", "-c", 'mount -t tmpfs none /dev/net && exec "$@"', "sh"]
+    : [];
+  const [program, ...args] = [...hide, ...privileges, `${shared}/deno`, ...denoArgs];
+  const command = new Deno.Command(program, {
+    args,
+    env: { HOME: `${shared}/home`, DENO_DIR: `${shared}/home/deno-${options.uid ?? 0}` },
+    stdin: "null",
+  });
+  const output = command.outputSync();
+  Deno.removeSync(script);
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
