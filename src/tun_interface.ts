@@ -7,6 +7,7 @@ import {
   IFF_NO_PI,
   IFF_TAP,
   IFF_TUN,
+  IFF_TUN_EXCL,
   O_CLOEXEC,
   O_NONBLOCK,
   O_RDWR,
@@ -17,7 +18,7 @@ import {
   TUNSETOWNER,
   TUNSETPERSIST,
 } from "../ffi/constants.ts";
-import { EAGAIN, EBADF, EINTR, EINVAL, errno } from "../ffi/errno.ts";
+import { EAGAIN, EBADF, EEXIST, EINTR, EINVAL, ENODEV, errno } from "../ffi/errno.ts";
 import { ifr_name, ifreq, set_ifr_flags } from "../ffi/ifreq.ts";
 import { cstring, libc } from "../ffi/libc.ts";
 import { Readiness } from "./readiness.ts";
@@ -54,6 +55,11 @@ export interface TunOpenOptions {
    * when the last handle closes, omitted leaves it as it is.
    */
   persist?: boolean;
+  /**
+   * `true` refuses to attach a device that already exists (`IFF_TUN_EXCL`):
+   * the call either creates the device or fails with `EEXIST`.
+   */
+  exclusive?: boolean;
   /** The uid that may attach the device without CAP_NET_ADMIN. */
   owner?: number;
   /** The gid whose members may attach the device without CAP_NET_ADMIN. */
@@ -161,6 +167,7 @@ export class TunInterface {
     }
     const packetInfo = validateOptionalBoolean(options.packetInfo, "packetInfo") ?? false;
     const persist = validateOptionalBoolean(options.persist, "persist");
+    const exclusive = validateOptionalBoolean(options.exclusive, "exclusive") ?? false;
     const owner = options.owner === undefined ? undefined : validateId(options.owner, "owner");
     const group = options.group === undefined ? undefined : validateId(options.group, "group");
 
@@ -180,18 +187,25 @@ export class TunInterface {
       throw error;
     }
     try {
-      const wanted = (mode === "tap" ? IFF_TAP : IFF_TUN) |
-        (packetInfo ? 0 : IFF_NO_PI);
-      ioctl(
-        fd,
-        TUNSETIFF,
-        set_ifr_flags(ifreq(name), wanted),
-        `attach ${describeDevice()}`,
-        {
+      const wanted = (mode === "tap" ? IFF_TAP : IFF_TUN) | (packetInfo ? 0 : IFF_NO_PI) |
+        (exclusive ? IFF_TUN_EXCL : 0);
+      try {
+        ioctl(fd, TUNSETIFF, set_ifr_flags(ifreq(name), wanted), `attach ${describeDevice()}`, {
           [EINVAL]: `a device named "${label}" exists and is not a ${kind} device of this kind ` +
             `(TUN or TAP, single or multi-queue)`,
-        },
-      );
+        });
+      } catch (error) {
+        // IFF_TUN_EXCL answers EBUSY for "exists"; say what it means.
+        if (exclusive && error instanceof TunError && error.code === "EBUSY") {
+          throw new TunError({
+            errno: EEXIST,
+            syscall: error.syscall,
+            action: `create ${describeDevice()}`,
+            hint: "a device with this name already exists",
+          });
+        }
+        throw error;
+      }
       const attached = ifreq();
       ioctl(fd, TUNGETIFF, attached, `read back ${describeDevice()}`);
       label = ifr_name(attached);
@@ -233,6 +247,51 @@ export class TunInterface {
       throw error;
     }
     return new TunInterface(fd, readiness, label, mode, packetInfo);
+  }
+
+  /**
+   * Removes a persistent TUN or TAP device by name: attaches it (as TUN,
+   * else as TAP) and clears its persistence, so it goes away when this
+   * handle closes. A name that does not exist fails with `ENODEV`, one that
+   * is not a TUN/TAP device with `EINVAL`, one attached elsewhere with `EBUSY`.
+   *
+   * @example Remove a device left by `tuntap create`
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * TunInterface.destroy("tun0");
+   * ```
+   */
+  static destroy(name: string): void {
+    validateInterfaceName(name, "Device name");
+    if (name.includes("%")) throw new RangeError(`Cannot destroy a template name "${name}"`);
+    // Attaching creates a missing device, so look first.
+    if (libc().if_nametoindex(cstring(name)) === 0) {
+      throw new TunError({
+        errno: ENODEV,
+        syscall: "if_nametoindex",
+        action: `destroy device "${name}"`,
+        hint: "there is no interface of that name in this network namespace",
+      });
+    }
+    let tun: TunInterface;
+    try {
+      tun = TunInterface.open({ name, mode: "tun", persist: false });
+    } catch (error) {
+      if (!(error instanceof TunError && error.code === "EINVAL")) throw error;
+      try {
+        tun = TunInterface.open({ name, mode: "tap", persist: false });
+      } catch (error) {
+        if (!(error instanceof TunError && error.code === "EINVAL")) throw error;
+        throw new TunError({
+          errno: EINVAL,
+          syscall: error.syscall,
+          action: `destroy device "${name}"`,
+          hint: "it is not a TUN/TAP device",
+        });
+      }
+    }
+    tun.close();
   }
 
   /** The kernel's name for the device, e.g. `"tun0"`. */

@@ -1,0 +1,32 @@
+/**
+ * `tuntap destroy`: removes persistent devices.
+ *
+ * @module
+ */
+import { TunError, TunInterface } from "../mod.ts";
+import { parseArgs } from "./parse_args.ts";
+import { UsageError } from "./usage_error.ts";
+
+/** Usage text of `tuntap destroy`. */
+export const destroyUsage = `Usage: tuntap destroy NAME…
+
+Removes the persistent TUN/TAP devices named. A name that is not a TUN/TAP
+device is refused with an error; the others are still removed.`;
+
+/** Runs `tuntap destroy`; exit status 1 when any name failed. */
+export function destroy(args: string[]): number {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  if (positionals.length === 0) throw new UsageError("destroy takes at least one NAME", "destroy");
+  let status = 0;
+  for (const name of positionals) {
+    try {
+      TunInterface.destroy(name);
+      console.log(`destroyed ${name}`);
+    } catch (error) {
+      if (!(error instanceof TunError || error instanceof RangeError)) throw error;
+      console.error(`tuntap: ${error.message}`);
+      status = 1;
+    }
+  }
+  return status;
+}
