@@ -137,3 +137,33 @@ export function runScript(
     stderr: decoder.decode(output.stderr),
   };
 }
+
+/** A named network namespace made inside the test's own, removed on dispose. */
+export interface Namespace extends Disposable {
+  readonly name: string;
+  /** Runs `sh -c command` inside the namespace. */
+  sh(command: string): string;
+  /** Starts `deno eval` of `code` inside the namespace; resolves to its stdout. */
+  deno(code: string): Promise<string>;
+}
+
+/** Makes a named network namespace (`ip netns add`) with `lo` up. */
+export function namespace(prefix: string): Namespace {
+  const name = uniqueName(prefix);
+  sh(`ip netns add ${name} && ip -n ${name} link set lo up`);
+  return {
+    name,
+    sh: (command) => sh(`ip netns exec ${name} sh -c '${command.replaceAll("'", `'\\''`)}'`),
+    async deno(code) {
+      const output = await new Deno.Command("ip", {
+        args: ["netns", "exec", name, Deno.execPath(), "eval", "--unstable-net", code],
+        stdin: "null",
+      }).output();
+      if (!output.success) {
+        throw new Error(`deno in ${name} exited ${output.code}: ${decoder.decode(output.stderr)}`);
+      }
+      return decoder.decode(output.stdout);
+    },
+    [Symbol.dispose]: () => void sh(`ip netns del ${name}`),
+  };
+}
