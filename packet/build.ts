@@ -1,0 +1,576 @@
+/**
+ * Builders for complete packets: every length and checksum is filled in,
+ * so the result can be written to a TUN (IP builders) or TAP
+ * ({@linkcode buildEthernet}) device as is.
+ *
+ * Defaults follow what Linux sends: TTL/hop limit 64, TCP window 65535,
+ * and IPv4 "don't fragment" set with identification 0 (RFC 6864 allows any
+ * identification on such atomic datagrams).
+ *
+ * @module
+ */
+
+import { formatIp, parseIp, parseMac } from "./address.ts";
+import { finishChecksum, sumProtocolAndLength, sumWords } from "./checksum.ts";
+import { EtherType, IpProtocol } from "./constants.ts";
+import { parsePacket, type TcpFlags } from "./parse.ts";
+
+/** An IP address as text (`"192.0.2.1"`, `"2001:db8::1"`) or 4 or 16 bytes. */
+export type IpAddress = string | Uint8Array;
+
+/** A MAC address as text (`"02:00:00:00:00:01"`) or 6 bytes. */
+export type MacAddress = string | Uint8Array;
+
+/**
+ * The IP header fields every IP builder takes. The family of `source` and
+ * `destination` decides between IPv4 and IPv6; they must agree.
+ */
+export interface IpPacketOptions {
+  /** Source address. */
+  source: IpAddress;
+  /** Destination address, of the same family as `source`. */
+  destination: IpAddress;
+  /** IPv4 time to live or IPv6 hop limit, 1..255. Defaults to 64. */
+  ttl?: number;
+}
+
+/** Options of {@linkcode buildUdp}. */
+export interface UdpOptions extends IpPacketOptions {
+  /** Source port, 0..65535. */
+  sourcePort: number;
+  /** Destination port, 0..65535. */
+  destinationPort: number;
+  /** Datagram data. Defaults to empty. */
+  payload?: Uint8Array;
+}
+
+/** Options of {@linkcode buildTcp}. */
+export interface TcpOptions extends IpPacketOptions {
+  /** Source port, 0..65535. */
+  sourcePort: number;
+  /** Destination port, 0..65535. */
+  destinationPort: number;
+  /** Sequence number, 0..2^32-1. */
+  sequence: number;
+  /** Acknowledgment number, 0..2^32-1. Defaults to 0. */
+  acknowledgment?: number;
+  /** Control bits to set; those left out are clear. */
+  flags: Partial<TcpFlags>;
+  /** Receive window, 0..65535. Defaults to 65535. */
+  window?: number;
+  /** Segment data. Defaults to empty. */
+  payload?: Uint8Array;
+}
+
+/** Options of {@linkcode buildIcmpEcho}. */
+export interface IcmpEchoOptions extends IpPacketOptions {
+  /** Echo identifier, 0..65535. */
+  identifier: number;
+  /** Echo sequence number, 0..65535. */
+  sequence: number;
+  /** Echo data. Defaults to empty. */
+  payload?: Uint8Array;
+  /** Build an echo reply instead of a request. Defaults to false. */
+  reply?: boolean;
+}
+
+/** Options of {@linkcode buildEthernet}. */
+export interface EthernetOptions {
+  /** Destination MAC address. */
+  destination: MacAddress;
+  /** Source MAC address. */
+  source: MacAddress;
+  /** EtherType of the payload, such as `EtherType.IPV4`. */
+  etherType: number;
+  /** The frame's payload, such as an IP packet. */
+  payload: Uint8Array;
+  /** VLAN id 0..4095; when given, an 802.1Q tag is inserted. */
+  vlan?: number;
+}
+
+/** Options of {@linkcode buildArp}. */
+export interface ArpOptions {
+  /** 1 for a request, 2 for a reply. */
+  operation: 1 | 2;
+  /** Sender hardware address. */
+  senderMac: MacAddress;
+  /** Sender IPv4 address. */
+  senderIp: IpAddress;
+  /** Target hardware address (all zeros in a request). */
+  targetMac: MacAddress;
+  /** Target IPv4 address. */
+  targetIp: IpAddress;
+}
+
+const DEFAULT_TTL = 64;
+const EMPTY = new Uint8Array(0);
+
+function integer(value: unknown, what: string, max: number, min = 0): number {
+  if (typeof value !== "number") {
+    throw new TypeError(`${what} must be a number, got ${typeof value}`);
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `${what} must be an integer ${min}..${max}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+function bytesOption(value: unknown, what: string): Uint8Array {
+  if (value === undefined) return EMPTY;
+  if (!(value instanceof Uint8Array)) {
+    throw new TypeError(`${what} must be a Uint8Array`);
+  }
+  return value;
+}
+
+function ipOption(value: unknown, what: string): Uint8Array {
+  if (typeof value === "string") return parseIp(value);
+  if (!(value instanceof Uint8Array)) {
+    throw new TypeError(`${what} must be an address string or a Uint8Array`);
+  }
+  if (value.length !== 4 && value.length !== 16) {
+    throw new RangeError(
+      `${what} must be 4 or 16 bytes long, got ${value.length}`,
+    );
+  }
+  return value;
+}
+
+function macOption(value: unknown, what: string): Uint8Array {
+  if (typeof value === "string") return parseMac(value);
+  if (!(value instanceof Uint8Array)) {
+    throw new TypeError(`${what} must be a MAC string or a Uint8Array`);
+  }
+  if (value.length !== 6) {
+    throw new RangeError(`${what} must be 6 bytes long, got ${value.length}`);
+  }
+  return value;
+}
+
+function write16(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 8;
+  bytes[offset + 1] = value;
+}
+
+function write32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24;
+  bytes[offset + 1] = value >>> 16;
+  bytes[offset + 2] = value >>> 8;
+  bytes[offset + 3] = value;
+}
+
+function optionsObject(options: unknown, what: string): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`${what} options must be an object`);
+  }
+}
+
+/** The validated IP-level options, with the family they imply. */
+interface ResolvedIp {
+  source: Uint8Array;
+  destination: Uint8Array;
+  ttl: number;
+  family: 4 | 6;
+}
+
+function resolveIp(options: IpPacketOptions): ResolvedIp {
+  const source = ipOption(options.source, "source");
+  const destination = ipOption(options.destination, "destination");
+  if (source.length !== destination.length) {
+    throw new TypeError(
+      `source ${formatIp(source)} and destination ${
+        formatIp(destination)
+      } are of different address families`,
+    );
+  }
+  const ttl = options.ttl === undefined ? DEFAULT_TTL : integer(options.ttl, "ttl", 255, 1);
+  return { source, destination, ttl, family: source.length === 4 ? 4 : 6 };
+}
+
+/** A packet with its IP header written and its transport part zeroed. */
+interface IpPacket {
+  packet: Uint8Array<ArrayBuffer>;
+  /** Index of the first transport byte. */
+  start: number;
+  /** Unfolded pseudo-header sum for the transport checksum. */
+  pseudoSum: number;
+}
+
+/** The one IP header writer: every IP builder goes through it. */
+function writeIpPacket(
+  ip: ResolvedIp,
+  protocol: number,
+  segmentLength: number,
+): IpPacket {
+  const headerLength = ip.family === 4 ? 20 : 40;
+  // IPv4 counts its header in the 16-bit total length; IPv6 does not.
+  const maxSegment = ip.family === 4 ? 0xffff - 20 : 0xffff;
+  if (segmentLength > maxSegment) {
+    throw new RangeError(
+      `IPv${ip.family} payload of ${segmentLength} bytes exceeds the maximum of ${maxSegment}`,
+    );
+  }
+  const packet = new Uint8Array(headerLength + segmentLength);
+  let addresses: number;
+  if (ip.family === 4) {
+    packet[0] = 0x45;
+    write16(packet, 2, headerLength + segmentLength);
+    packet[6] = 0x40; // don't fragment
+    packet[8] = ip.ttl;
+    packet[9] = protocol;
+    addresses = 12;
+  } else {
+    packet[0] = 0x60;
+    write16(packet, 4, segmentLength);
+    packet[6] = protocol;
+    packet[7] = ip.ttl;
+    addresses = 8;
+  }
+  packet.set(ip.source, addresses);
+  packet.set(ip.destination, addresses + ip.source.length);
+  if (ip.family === 4) {
+    write16(packet, 10, finishChecksum(sumWords(packet, 0, 20, 0)));
+  }
+  const pseudoSum = sumWords(
+    packet,
+    addresses,
+    headerLength,
+    sumProtocolAndLength(protocol, segmentLength),
+  );
+  return { packet, start: headerLength, pseudoSum };
+}
+
+/**
+ * Builds a UDP datagram in an IPv4 or IPv6 packet.
+ *
+ * @example Build a UDP datagram
+ * ```ts
+ * import { buildUdp } from "@tuntap/tuntap/packet";
+ *
+ * const packet = buildUdp({
+ *   source: "192.0.2.1",
+ *   destination: "192.0.2.77",
+ *   sourcePort: 40000,
+ *   destinationPort: 5000,
+ *   payload: new TextEncoder().encode("hello"),
+ * });
+ * // packet.length === 20 + 8 + 5
+ * ```
+ *
+ * @param options Addresses, ports and data.
+ * @returns The complete IP packet.
+ * @throws {TypeError} If an option has the wrong type or the address
+ *   families differ.
+ * @throws {RangeError} If a number is out of range or the packet too big.
+ */
+export function buildUdp(options: UdpOptions): Uint8Array<ArrayBuffer> {
+  optionsObject(options, "UDP");
+  const ip = resolveIp(options);
+  const sourcePort = integer(options.sourcePort, "sourcePort", 0xffff);
+  const destinationPort = integer(
+    options.destinationPort,
+    "destinationPort",
+    0xffff,
+  );
+  const payload = bytesOption(options.payload, "payload");
+  const length = 8 + payload.length;
+  const { packet, start, pseudoSum } = writeIpPacket(
+    ip,
+    IpProtocol.UDP,
+    length,
+  );
+  write16(packet, start, sourcePort);
+  write16(packet, start + 2, destinationPort);
+  write16(packet, start + 4, length);
+  packet.set(payload, start + 8);
+  // A computed 0 goes out as 0xffff: in UDP, 0 means "no checksum".
+  const checksum = finishChecksum(
+    sumWords(packet, start, packet.length, pseudoSum),
+  );
+  write16(packet, start + 6, checksum === 0 ? 0xffff : checksum);
+  return packet;
+}
+
+/**
+ * Builds a TCP segment (without TCP options) in an IPv4 or IPv6 packet.
+ *
+ * @example Build a TCP SYN
+ * ```ts
+ * import { buildTcp } from "@tuntap/tuntap/packet";
+ *
+ * const syn = buildTcp({
+ *   source: "2001:db8::1",
+ *   destination: "2001:db8::2",
+ *   sourcePort: 40000,
+ *   destinationPort: 80,
+ *   sequence: 1,
+ *   flags: { syn: true },
+ * });
+ * ```
+ *
+ * @param options Addresses, ports, sequence numbers, flags and data.
+ * @returns The complete IP packet.
+ * @throws {TypeError} If an option has the wrong type or the address
+ *   families differ.
+ * @throws {RangeError} If a number is out of range or the packet too big.
+ */
+export function buildTcp(options: TcpOptions): Uint8Array<ArrayBuffer> {
+  optionsObject(options, "TCP");
+  const ip = resolveIp(options);
+  const sourcePort = integer(options.sourcePort, "sourcePort", 0xffff);
+  const destinationPort = integer(
+    options.destinationPort,
+    "destinationPort",
+    0xffff,
+  );
+  const sequence = integer(options.sequence, "sequence", 0xffffffff);
+  const acknowledgment = integer(
+    options.acknowledgment ?? 0,
+    "acknowledgment",
+    0xffffffff,
+  );
+  const window = integer(options.window ?? 0xffff, "window", 0xffff);
+  const flags = options.flags;
+  optionsObject(flags, "TCP flags");
+  let bits = 0;
+  const names = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"];
+  for (let bit = 0; bit < 8; bit++) {
+    const value = flags[names[bit] as keyof TcpFlags];
+    if (value !== undefined && typeof value !== "boolean") {
+      throw new TypeError(`flags.${names[bit]} must be a boolean`);
+    }
+    if (value) bits |= 1 << bit;
+  }
+  const payload = bytesOption(options.payload, "payload");
+  const { packet, start, pseudoSum } = writeIpPacket(
+    ip,
+    IpProtocol.TCP,
+    20 + payload.length,
+  );
+  write16(packet, start, sourcePort);
+  write16(packet, start + 2, destinationPort);
+  write32(packet, start + 4, sequence);
+  write32(packet, start + 8, acknowledgment);
+  packet[start + 12] = 5 << 4; // data offset: 5 words, no options
+  packet[start + 13] = bits;
+  write16(packet, start + 14, window);
+  packet.set(payload, start + 20);
+  write16(
+    packet,
+    start + 16,
+    finishChecksum(sumWords(packet, start, packet.length, pseudoSum)),
+  );
+  return packet;
+}
+
+/**
+ * Builds an ICMP echo request or reply: ICMP types 8/0 over IPv4, ICMPv6
+ * types 128/129 over IPv6.
+ *
+ * @example Build a ping
+ * ```ts
+ * import { buildIcmpEcho } from "@tuntap/tuntap/packet";
+ *
+ * const ping = buildIcmpEcho({
+ *   source: "192.0.2.1",
+ *   destination: "192.0.2.2",
+ *   identifier: 7,
+ *   sequence: 1,
+ *   payload: new Uint8Array(56),
+ * });
+ * ```
+ *
+ * @param options Addresses, identifier, sequence, data and direction.
+ * @returns The complete IP packet.
+ * @throws {TypeError} If an option has the wrong type or the address
+ *   families differ.
+ * @throws {RangeError} If a number is out of range or the packet too big.
+ */
+export function buildIcmpEcho(
+  options: IcmpEchoOptions,
+): Uint8Array<ArrayBuffer> {
+  optionsObject(options, "ICMP echo");
+  const ip = resolveIp(options);
+  const identifier = integer(options.identifier, "identifier", 0xffff);
+  const sequence = integer(options.sequence, "sequence", 0xffff);
+  if (options.reply !== undefined && typeof options.reply !== "boolean") {
+    throw new TypeError("reply must be a boolean");
+  }
+  const payload = bytesOption(options.payload, "payload");
+  const v4 = ip.family === 4;
+  const { packet, start, pseudoSum } = writeIpPacket(
+    ip,
+    v4 ? IpProtocol.ICMP : IpProtocol.ICMPV6,
+    8 + payload.length,
+  );
+  packet[start] = v4 ? (options.reply ? 0 : 8) : (options.reply ? 129 : 128);
+  write16(packet, start + 4, identifier);
+  write16(packet, start + 6, sequence);
+  packet.set(payload, start + 8);
+  // Only ICMPv6 covers a pseudo-header.
+  write16(
+    packet,
+    start + 2,
+    finishChecksum(sumWords(packet, start, packet.length, v4 ? 0 : pseudoSum)),
+  );
+  return packet;
+}
+
+/**
+ * Answers an ICMP or ICMPv6 echo request: a reply from the request's
+ * destination to its source, with the same identifier, sequence number and
+ * data. The reply is built afresh (TTL 64, no IPv4 options or IPv6
+ * extension headers), since a reply must not repeat the request's routing.
+ *
+ * @example Answer pings read from a TUN device
+ * ```ts
+ * import { buildIcmpEcho, icmpEchoReply, parsePacket } from "@tuntap/tuntap/packet";
+ *
+ * const request = buildIcmpEcho({
+ *   source: "2001:db8::1",
+ *   destination: "2001:db8::2",
+ *   identifier: 7,
+ *   sequence: 1,
+ * });
+ * const reply = icmpEchoReply(request);
+ * parsePacket(reply, "ip").icmp?.type; // 129
+ * ```
+ *
+ * @param request An IP packet holding an echo request.
+ * @returns The reply packet.
+ * @throws {RangeError} If the packet is malformed, not an echo request,
+ *   or its ICMP checksum is wrong (as for the first fragment of a
+ *   fragmented request, which cannot be answered on its own).
+ * @throws {TypeError} If `request` is not a Uint8Array.
+ */
+export function icmpEchoReply(request: Uint8Array): Uint8Array<ArrayBuffer> {
+  const parsed = parsePacket(request, "ip");
+  const icmp = parsed.icmp;
+  const echoType = icmp?.version === 4 ? 8 : 128;
+  if (icmp === undefined || icmp.type !== echoType) {
+    throw new RangeError(
+      icmp === undefined
+        ? "Not an ICMP echo request: the packet has no ICMP header"
+        : `Not an ICMP echo request: ICMPv${icmp.version} type is ${icmp.type}, expected ${echoType}`,
+    );
+  }
+  if (!icmp.checksumValid) {
+    throw new RangeError("ICMP echo request has an invalid checksum");
+  }
+  const v4 = icmp.version === 4;
+  const addresses = v4 ? 12 : 8;
+  const length = v4 ? 4 : 16;
+  return buildIcmpEcho({
+    source: request.subarray(addresses + length, addresses + 2 * length),
+    destination: request.subarray(addresses, addresses + length),
+    identifier: icmp.identifier ?? 0,
+    sequence: icmp.sequence ?? 0,
+    payload: parsed.payload,
+    reply: true,
+  });
+}
+
+/**
+ * Builds an Ethernet II frame, for writing to a TAP device. The frame is
+ * not padded to 60 bytes: the kernel accepts short frames from TAP, and
+ * padding would hide the payload's real length.
+ *
+ * @example Frame an IPv4 packet
+ * ```ts
+ * import { buildEthernet, buildUdp, EtherType } from "@tuntap/tuntap/packet";
+ *
+ * const frame = buildEthernet({
+ *   destination: "02:00:00:00:00:02",
+ *   source: "02:00:00:00:00:01",
+ *   etherType: EtherType.IPV4,
+ *   payload: buildUdp({
+ *     source: "192.0.2.1",
+ *     destination: "192.0.2.2",
+ *     sourcePort: 1,
+ *     destinationPort: 2,
+ *   }),
+ * });
+ * ```
+ *
+ * @param options Addresses, EtherType, payload and optional VLAN id.
+ * @returns The frame, without a frame check sequence.
+ * @throws {TypeError} If an option has the wrong type.
+ * @throws {RangeError} If a number is out of range.
+ */
+export function buildEthernet(
+  options: EthernetOptions,
+): Uint8Array<ArrayBuffer> {
+  optionsObject(options, "Ethernet");
+  const destination = macOption(options.destination, "destination");
+  const source = macOption(options.source, "source");
+  const etherType = integer(options.etherType, "etherType", 0xffff);
+  if (options.payload === undefined) {
+    throw new TypeError("payload must be a Uint8Array");
+  }
+  const payload = bytesOption(options.payload, "payload");
+  const vlan = options.vlan === undefined ? -1 : integer(options.vlan, "vlan", 4095);
+  const header = vlan === -1 ? 14 : 18;
+  const frame = new Uint8Array(header + payload.length);
+  frame.set(destination, 0);
+  frame.set(source, 6);
+  if (vlan !== -1) {
+    write16(frame, 12, EtherType.VLAN);
+    write16(frame, 14, vlan);
+  }
+  write16(frame, header - 2, etherType);
+  frame.set(payload, header);
+  return frame;
+}
+
+/**
+ * Builds the 28-byte body of an ARP message for IPv4 over Ethernet; wrap it
+ * with {@linkcode buildEthernet} and `EtherType.ARP`.
+ *
+ * @example Answer "who has 192.0.2.1"
+ * ```ts
+ * import { buildArp, buildEthernet, EtherType } from "@tuntap/tuntap/packet";
+ *
+ * const reply = buildEthernet({
+ *   destination: "02:00:00:00:00:02",
+ *   source: "02:00:00:00:00:01",
+ *   etherType: EtherType.ARP,
+ *   payload: buildArp({
+ *     operation: 2,
+ *     senderMac: "02:00:00:00:00:01",
+ *     senderIp: "192.0.2.1",
+ *     targetMac: "02:00:00:00:00:02",
+ *     targetIp: "192.0.2.2",
+ *   }),
+ * });
+ * ```
+ *
+ * @param options Operation and the four addresses.
+ * @returns The ARP message.
+ * @throws {TypeError} If an option has the wrong type or an IP address is
+ *   not IPv4.
+ * @throws {RangeError} If the operation is not 1 or 2.
+ */
+export function buildArp(options: ArpOptions): Uint8Array<ArrayBuffer> {
+  optionsObject(options, "ARP");
+  const operation = integer(options.operation, "operation", 2, 1);
+  const senderMac = macOption(options.senderMac, "senderMac");
+  const targetMac = macOption(options.targetMac, "targetMac");
+  const senderIp = ipOption(options.senderIp, "senderIp");
+  const targetIp = ipOption(options.targetIp, "targetIp");
+  if (senderIp.length !== 4 || targetIp.length !== 4) {
+    throw new TypeError("ARP carries IPv4 addresses only");
+  }
+  const message = new Uint8Array(28);
+  write16(message, 0, 1); // hardware type: Ethernet
+  write16(message, 2, EtherType.IPV4);
+  message[4] = 6;
+  message[5] = 4;
+  write16(message, 6, operation);
+  message.set(senderMac, 8);
+  message.set(senderIp, 14);
+  message.set(targetMac, 18);
+  message.set(targetIp, 24);
+  return message;
+}
