@@ -22,3 +22,5 @@ export {
   type TunReadOptions,
 } from "./src/tun_interface.ts";
 export { TunError, type TunErrorOptions } from "./src/tun_error.ts";
+export type { TunAddress, TunAddressOptions } from "./src/address_config.ts";
+export type { TunRoute, TunRouteOptions } from "./src/route_config.ts";

@@ -70,6 +70,11 @@ export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0o2000000;
 export const NETLINK_ROUTE = 0;
 
+// Socket options and recv flags
+export const SOL_SOCKET = 1;
+export const SO_RCVTIMEO = 20;
+export const MSG_TRUNC = 0x20;
+
 // Interface ioctls on a datagram socket
 export const SIOCGIFFLAGS = 0x8913;
 export const SIOCSIFFLAGS = 0x8914;

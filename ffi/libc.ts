@@ -54,6 +54,12 @@ export const libcSymbols = {
   },
   // ssize_t recv(int sockfd, void *buf, size_t len, int flags);
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  // int setsockopt(int sockfd, int level, int optname,
+  //                const void *optval, socklen_t optlen);
+  setsockopt: {
+    parameters: ["i32", "i32", "i32", "buffer", "u32"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound libc functions. */

@@ -12,6 +12,7 @@ import {
   O_NONBLOCK,
   O_RDWR,
   TUNGETIFF,
+  TUNSETCARRIER,
   TUNSETGROUP,
   TUNSETIFF,
   TUNSETOFFLOAD,
@@ -21,7 +22,36 @@ import {
 import { EAGAIN, EBADF, EEXIST, EINTR, EINVAL, ENODEV, errno } from "../ffi/errno.ts";
 import { ifr_name, ifreq, set_ifr_flags } from "../ffi/ifreq.ts";
 import { cstring, libc } from "../ffi/libc.ts";
+import { formatMac } from "../packet/address.ts";
+import {
+  addAddress,
+  listAddresses,
+  parseAddress,
+  removeAddress,
+  type TunAddress,
+  type TunAddressOptions,
+} from "./address_config.ts";
+import {
+  parseDeviceMac,
+  readLink,
+  setMac,
+  setMtu,
+  setTxQueueLength,
+  setUp,
+  validateMtu,
+  validateTxQueueLength,
+} from "./link_config.ts";
+import type { Link } from "./netlink.ts";
+import { applyOpenConfig, parseOpenConfig } from "./open_config.ts";
 import { Readiness } from "./readiness.ts";
+import {
+  addRoute,
+  listRoutes,
+  parseRoute,
+  removeRoute,
+  type TunRoute,
+  type TunRouteOptions,
+} from "./route_config.ts";
 import { check, ioctl, ioctlValue } from "./syscall.ts";
 import { TunError } from "./tun_error.ts";
 import {
@@ -64,6 +94,21 @@ export interface TunOpenOptions {
   owner?: number;
   /** The gid whose members may attach the device without CAP_NET_ADMIN. */
   group?: number;
+  /**
+   * Addresses to add, as {@linkcode TunInterface.addAddress} does: CIDR
+   * strings (`"192.0.2.1/24"`, `"2001:db8::1/64"`) or
+   * `{ address, peer }` for a point-to-point link.
+   */
+  addresses?: readonly (string | TunAddress)[];
+  /**
+   * Routes to add through the device, as {@linkcode TunInterface.addRoute}
+   * does: CIDR strings or `{ destination, via?, metric? }`.
+   */
+  routes?: readonly (string | TunRoute)[];
+  /** The MTU to set, 1 to 65535 (the kernel enforces the device's own limits). */
+  mtu?: number;
+  /** `true` brings the device up, `false` down; omitted leaves it as it is. */
+  up?: boolean;
 }
 
 /** Options for {@linkcode TunInterface.read} and {@linkcode TunInterface.packets}. */
@@ -117,6 +162,7 @@ export class TunInterface {
   readonly #name: string;
   readonly #mode: TunMode;
   readonly #packetInfo: boolean;
+  readonly #link: Link;
   readonly #readBuffer = new Uint8Array(READ_BUFFER_SIZE);
   #closed = false;
   #writeTail: Promise<unknown> | undefined;
@@ -129,12 +175,21 @@ export class TunInterface {
     name: string,
     mode: TunMode,
     packetInfo: boolean,
+    index: number,
   ) {
     this.#fd = fd;
     this.#readiness = readiness;
     this.#name = name;
     this.#mode = mode;
     this.#packetInfo = packetInfo;
+    const closed = () => this.#closed;
+    this.#link = {
+      index,
+      device: `${mode.toUpperCase()} device "${name}"`,
+      get closed() {
+        return closed();
+      },
+    };
     forgotten.register(this, { fd, eventFd: readiness.eventFd }, this);
   }
 
@@ -144,12 +199,31 @@ export class TunInterface {
    * kernel call fails, the fd is closed, a device this call created is gone
    * again, and a {@linkcode TunError} is thrown.
    *
+   * The `mtu`, `addresses`, `up` and `routes` options are applied after the
+   * attach, in that order: the kernel needs an IPv6-capable MTU before IPv6
+   * addresses, and an IPv4 route needs the device up and its gateway on an
+   * address's network. If one fails, what this call changed on a device that
+   * existed before is undone.
+   *
    * @example Create a TAP device the kernel names
    * ```ts ignore
    * import { TunInterface } from "@tuntap/tuntap";
    *
    * using tap = TunInterface.open({ mode: "tap" });
    * console.log(tap.name); // "tap0"
+   * ```
+   *
+   * @example Create a configured TUN device, no `ip` command needed
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({
+   *   name: "tun0",
+   *   addresses: ["192.0.2.1/24", "2001:db8::1/64"],
+   *   routes: [{ destination: "198.51.100.0/24", via: "192.0.2.254" }],
+   *   mtu: 1400,
+   *   up: true,
+   * });
    * ```
    */
   static open(options: TunOpenOptions = {}): TunInterface {
@@ -170,6 +244,7 @@ export class TunInterface {
     const exclusive = validateOptionalBoolean(options.exclusive, "exclusive") ?? false;
     const owner = options.owner === undefined ? undefined : validateId(options.owner, "owner");
     const group = options.group === undefined ? undefined : validateId(options.group, "group");
+    const config = parseOpenConfig(options);
 
     const kind = mode.toUpperCase();
     let label = name ?? `${mode}%d`;
@@ -180,6 +255,7 @@ export class TunInterface {
       () => `open /dev/net/tun for ${describeDevice()}`,
     );
     let readiness: Readiness;
+    let index: number;
     try {
       readiness = new Readiness(fd, describeDevice);
     } catch (error) {
@@ -213,6 +289,14 @@ export class TunInterface {
       // TUNGETIFF reports IFF_NOFILTER, the same bit as IFF_NO_PI, and a
       // single-queue attach always takes the flags asked for (a multi-queue
       // device, which keeps its own, refuses this attach with EINVAL).
+      // Taken once: every later call addresses the device by index, which a
+      // rename does not change.
+      const found = libc().if_nametoindex(cstring(label));
+      index = check(
+        found === 0 ? -1 : found,
+        "if_nametoindex",
+        () => `find the index of ${describeDevice()}`,
+      );
       // An offload mask set by an earlier user survives on a persistent
       // device; without a vnet header it must be off or reads break.
       ioctlValue(fd, TUNSETOFFLOAD, 0, `clear offloads of ${describeDevice()}`);
@@ -232,6 +316,7 @@ export class TunInterface {
           `set the group of ${describeDevice()} to ${group}`,
         );
       }
+      applyOpenConfig({ index, device: describeDevice(), closed: false }, config);
       // Last, so that every failure above leaves a device this call created
       // non-persistent, and closing the fd removes it.
       if (persist !== undefined) {
@@ -246,7 +331,7 @@ export class TunInterface {
       readiness.close();
       throw error;
     }
-    return new TunInterface(fd, readiness, label, mode, packetInfo);
+    return new TunInterface(fd, readiness, label, mode, packetInfo, index);
   }
 
   /**
@@ -517,6 +602,338 @@ export class TunInterface {
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
     return Promise.resolve();
+  }
+
+  /**
+   * The interface index, taken once after the attach. Every configuration
+   * call addresses the device by it, so renaming the device does not break
+   * them. It stays readable after {@linkcode TunInterface.close}.
+   *
+   * @example Match the device in a netlink or `ip -j` listing
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open();
+   * console.log(`${tun.name} has index ${tun.index}`);
+   * ```
+   */
+  get index(): number {
+    return this.#link.index;
+  }
+
+  /**
+   * The device's MTU, read from the kernel on every access.
+   *
+   * @example Size a buffer by the MTU
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open();
+   * const buffer = new Uint8Array(tun.mtu);
+   * ```
+   */
+  get mtu(): number {
+    return readLink(this.#link, `read the MTU of ${this.#link.device}`).mtu;
+  }
+
+  /**
+   * Sets the MTU. `mtu` must be a whole number from 1 to 65535; the kernel
+   * enforces the device's own limits (68 and up) with `EINVAL`. Below 1280
+   * the kernel turns IPv6 off on the device and drops its IPv6 addresses.
+   *
+   * @example Leave room for an encapsulation header
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open();
+   * tun.setMtu(1420);
+   * ```
+   */
+  setMtu(mtu: number): void {
+    setMtu(this.#link, validateMtu(mtu));
+  }
+
+  /**
+   * Brings the device up (`IFF_UP`), as `ip link set DEV up` does.
+   *
+   * @example Bring a configured device up
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open();
+   * tun.addAddress("192.0.2.1/24");
+   * tun.up();
+   * ```
+   */
+  up(): void {
+    setUp(this.#link, true);
+  }
+
+  /**
+   * Takes the device down. The kernel then drops the routes through it and
+   * its IPv6 addresses (unless `keep_addr_on_down` is set); IPv4 addresses
+   * stay.
+   *
+   * @example Take the device down for a while
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({ addresses: ["192.0.2.1/24"], up: true });
+   * tun.down();
+   * ```
+   */
+  down(): void {
+    setUp(this.#link, false);
+  }
+
+  /**
+   * Whether the device is administratively up (`IFF_UP`), read from the
+   * kernel on every access.
+   *
+   * @example Bring the device up unless it is
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({ name: "tun0" });
+   * if (!tun.isUp) tun.up();
+   * ```
+   */
+  get isUp(): boolean {
+    return readLink(this.#link, `read the state of ${this.#link.device}`).up;
+  }
+
+  /**
+   * Adds an IPv4 or IPv6 address in CIDR form (`"192.0.2.1/24"`,
+   * `"2001:db8::1/64"`; without a prefix it is a host address, /32 or /128).
+   * With `peer`, it is a point-to-point address: the kernel routes the peer
+   * (with the prefix given) through the device. IPv6 addresses are added
+   * with `IFA_F_NODAD`, so they are usable at once instead of tentative
+   * while duplicate address detection runs.
+   *
+   * The text is checked before any syscall (TypeError or RangeError naming
+   * the bad part); the kernel's refusals are {@linkcode TunError}s, e.g.
+   * `EEXIST` when the device already has the address.
+   *
+   * @example Give a point-to-point TUN device both families
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open();
+   * tun.addAddress("192.0.2.1/32", { peer: "192.0.2.2" });
+   * tun.addAddress("2001:db8::1/64");
+   * tun.up();
+   * ```
+   */
+  addAddress(cidr: string, options?: TunAddressOptions): void {
+    addAddress(this.#link, parseAddress(cidr, options));
+  }
+
+  /**
+   * Removes the address with this local address and prefix length (a peer
+   * address is matched by its local address). Fails with `EADDRNOTAVAIL`
+   * when the device has no such address.
+   *
+   * @example Move the device to another address
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({ addresses: ["192.0.2.1/24"] });
+   * tun.removeAddress("192.0.2.1/24");
+   * tun.addAddress("198.51.100.1/24");
+   * ```
+   */
+  removeAddress(cidr: string): void {
+    removeAddress(this.#link, parseAddress(cidr));
+  }
+
+  /**
+   * The device's addresses of both families in CIDR form, as the kernel
+   * lists them (what `ip addr show dev DEV` shows): including the IPv6
+   * link-local `fe80::` addresses the kernel adds itself when the device
+   * comes up. A point-to-point address appears as its local address with
+   * its prefix; IPv6 addresses are in RFC 5952 form.
+   *
+   * @example Print the addresses
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({ addresses: ["192.0.2.1/24"], up: true });
+   * console.log(tun.addresses()); // ["192.0.2.1/24", "fe80::…/64"]
+   * ```
+   */
+  addresses(): string[] {
+    return listAddresses(this.#link);
+  }
+
+  /**
+   * Adds a route through the device to the main table: `cidr` is the
+   * destination network (`"198.51.100.0/24"`, `"0.0.0.0/0"` for a default
+   * route; without a prefix a host route), with host bits clear. `via` is a
+   * gateway on one of the device's networks, `metric` the priority (0 to
+   * 4294967295, lower wins). An IPv4 route needs the device up. Fails with
+   * `EEXIST` when the table has the route, `ENETUNREACH` when the gateway
+   * is not on a network of the device.
+   *
+   * @example Route a network through a gateway behind the device
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({ addresses: ["192.0.2.1/24"], up: true });
+   * tun.addRoute("198.51.100.0/24", { via: "192.0.2.254", metric: 10 });
+   * tun.addRoute("2001:db8:1::/48");
+   * ```
+   */
+  addRoute(cidr: string, options?: TunRouteOptions): void {
+    addRoute(this.#link, parseRoute(cidr, options));
+  }
+
+  /**
+   * Removes a main-table route through the device. `via` and `metric`, when
+   * given, must match; omitted they match any. Fails with `ESRCH` when there
+   * is no such route.
+   *
+   * @example Remove a route added earlier
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({
+   *   addresses: ["192.0.2.1/24"],
+   *   routes: ["198.51.100.0/24"],
+   *   up: true,
+   * });
+   * tun.removeRoute("198.51.100.0/24");
+   * ```
+   */
+  removeRoute(cidr: string, options?: TunRouteOptions): void {
+    removeRoute(this.#link, parseRoute(cidr, options));
+  }
+
+  /**
+   * The main table's unicast routes whose output device is this one, IPv4
+   * first: what `ip route show dev DEV` and `ip -6 route show dev DEV` show.
+   * That includes the routes the kernel makes for an address's network and
+   * for IPv6 link-local `fe80::/64`, and leaves out the local, broadcast
+   * and multicast routes the kernel keeps in its local table and
+   * multipath routes. `metric` is present whenever the kernel reports one
+   * (IPv4 routes of metric 0 have none).
+   *
+   * @example Print the routing table of the device
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({ addresses: ["192.0.2.1/24"], up: true });
+   * for (const { destination, via, metric } of tun.routes()) {
+   *   console.log(destination, via ?? "direct", metric ?? 0);
+   * }
+   * ```
+   */
+  routes(): TunRoute[] {
+    return listRoutes(this.#link);
+  }
+
+  /**
+   * The MAC address of a TAP device, e.g. `"02:00:5e:10:00:01"`. A TUN
+   * device carries IP packets without an Ethernet header and has none:
+   * reading it throws a TypeError.
+   *
+   * @example Print the MAC address
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tap = TunInterface.open({ mode: "tap" });
+   * console.log(tap.mac);
+   * ```
+   */
+  get mac(): string {
+    this.#requireTap("has no MAC address");
+    const { mac } = readLink(this.#link, `read the MAC address of ${this.#link.device}`);
+    return mac ? formatMac(mac) : "";
+  }
+
+  /**
+   * Sets the MAC address of a TAP device (six hexadecimal pairs separated
+   * by `:` or `-`; a unicast address, not all zeros). On a TUN device it
+   * throws a TypeError.
+   *
+   * @example Give the device a locally administered address
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tap = TunInterface.open({ mode: "tap" });
+   * tap.setMac("02:00:5e:10:00:01");
+   * ```
+   */
+  setMac(mac: string): void {
+    this.#requireTap("cannot have a MAC address");
+    setMac(this.#link, parseDeviceMac(mac));
+  }
+
+  /**
+   * Raises or drops the carrier (`TUNSETCARRIER`): with it off the device
+   * is up but its link is down (`NO-CARRIER`), and the kernel routes
+   * nothing into it, as if a cable were unplugged.
+   *
+   * @example Simulate a link failure
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({ addresses: ["192.0.2.1/24"], up: true });
+   * tun.setCarrier(false);
+   * ```
+   */
+  setCarrier(on: boolean): void {
+    if (typeof on !== "boolean") {
+      throw new TypeError(`Carrier must be a boolean, got ${describe(on)}`);
+    }
+    const verb = `${on ? "raise" : "drop"} the carrier of`;
+    if (this.#closed) throw this.#error(EBADF, "ioctl(TUNSETCARRIER)", verb);
+    ioctl(
+      this.#fd,
+      TUNSETCARRIER,
+      new Uint8Array(new Int32Array([on ? 1 : 0]).buffer),
+      `${verb} ${this.#link.device}`,
+    );
+  }
+
+  /**
+   * The transmit queue length (`txqueuelen`): how many packets the kernel
+   * queues for the device before dropping them, read on every access.
+   *
+   * @example Print the queue length
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open();
+   * console.log(tun.txQueueLength); // 500
+   * ```
+   */
+  get txQueueLength(): number {
+    return readLink(this.#link, `read the transmit queue length of ${this.#link.device}`)
+      .txQueueLength;
+  }
+
+  /**
+   * Sets the transmit queue length, a whole number from 0 to 4294967295.
+   *
+   * @example Queue more packets for a slow reader
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open();
+   * tun.setTxQueueLength(5000);
+   * ```
+   */
+  setTxQueueLength(length: number): void {
+    setTxQueueLength(this.#link, validateTxQueueLength(length));
+  }
+
+  #requireTap(problem: string): void {
+    if (this.#mode !== "tap") {
+      throw new TypeError(
+        `${this.#link.device} ${problem}: a TUN device carries IP packets without an ` +
+          `Ethernet header; only TAP devices (mode "tap") have MAC addresses`,
+      );
+    }
   }
 
   #error(code: number, syscall: string, verb: string): TunError {

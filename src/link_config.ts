@@ -1,0 +1,155 @@
+/**
+ * Link settings of a device by index: administrative state, MTU, MAC
+ * address and transmit queue length, read with `RTM_GETLINK` and changed
+ * with `RTM_SETLINK`.
+ *
+ * @module
+ */
+import { IFF_UP } from "../ffi/constants.ts";
+import {
+  decode_ifinfomsg,
+  encode_ifinfomsg,
+  get_u32,
+  IFLA_ADDRESS,
+  IFLA_MTU,
+  IFLA_TXQLEN,
+  type rtattr,
+  rtattrs,
+  RTM_GETLINK,
+  RTM_NEWLINK,
+  RTM_SETLINK,
+  sizeof_ifinfomsg,
+  u32,
+} from "../ffi/netlink.ts";
+import { formatMac, parseMac } from "../packet/address.ts";
+import { type Link, netlinkRequest } from "./netlink.ts";
+import { validateInteger } from "./validate.ts";
+
+/** What {@linkcode readLink} reports. */
+export interface LinkState {
+  /** Whether `IFF_UP` is set. */
+  up: boolean;
+  /** The MTU. */
+  mtu: number;
+  /** The hardware address: 6 bytes on a TAP device, absent on a TUN device. */
+  mac?: Uint8Array;
+  /** The transmit queue length. */
+  txQueueLength: number;
+}
+
+// What one RTM_SETLINK changes; absent settings stay as they are.
+interface LinkChange {
+  /** Sets or clears `IFF_UP`. */
+  up?: boolean;
+  /** The new MTU. */
+  mtu?: number;
+  /** The new hardware address. */
+  mac?: Uint8Array;
+  /** The new transmit queue length. */
+  txQueueLength?: number;
+}
+
+/** The largest `u32`: the limit of netlink's 32-bit metrics and lengths. */
+export const U32_MAX = 0xffffffff;
+
+/** Checks an MTU; the device's own limits are left to the kernel to enforce. */
+export function validateMtu(value: unknown): number {
+  return validateInteger(value, "MTU", 1, 65535);
+}
+
+/** Checks a transmit queue length. */
+export function validateTxQueueLength(value: unknown): number {
+  return validateInteger(value, "Transmit queue length", 0, U32_MAX);
+}
+
+/**
+ * Parses a MAC address a device can take: the kernel refuses a multicast or
+ * all-zero one with a bare EADDRNOTAVAIL, so say why before asking it.
+ */
+export function parseDeviceMac(text: unknown): Uint8Array {
+  const mac = parseMac(text as string);
+  if (mac[0] & 1) {
+    throw new RangeError(
+      `MAC address "${text}" is a multicast address (the lowest bit of "${
+        (text as string).slice(0, 2)
+      }" is set); a device needs a unicast one`,
+    );
+  }
+  if (mac.every((byte) => byte === 0)) {
+    throw new RangeError(`MAC address "${text}" is all zeros; a device needs a unicast one`);
+  }
+  return mac;
+}
+
+/** Reads the device's link settings in one `RTM_GETLINK`. */
+export function readLink(link: Link, action: string): LinkState {
+  const [reply] = netlinkRequest({
+    link,
+    type: RTM_GETLINK,
+    body: encode_ifinfomsg({ family: 0, index: link.index, flags: 0, change: 0 }),
+    action,
+  });
+  if (reply?.type !== RTM_NEWLINK) {
+    throw new Error(`The kernel answered RTM_GETLINK without the link: cannot ${action}`);
+  }
+  const { flags } = decode_ifinfomsg(reply.payload);
+  const attributes = rtattrs(reply.payload, sizeof_ifinfomsg);
+  const number = (type: number) => {
+    const data = attributes.get(type);
+    return data === undefined ? 0 : get_u32(data);
+  };
+  const mac = attributes.get(IFLA_ADDRESS);
+  return {
+    up: (flags & IFF_UP) !== 0,
+    mtu: number(IFLA_MTU),
+    mac: mac?.length ? mac : undefined,
+    txQueueLength: number(IFLA_TXQLEN),
+  };
+}
+
+/** Sets or clears `IFF_UP`. */
+export function setUp(link: Link, up: boolean): void {
+  changeLink(link, { up }, `bring ${link.device} ${up ? "up" : "down"}`);
+}
+
+/** Sets the MTU (checked by {@linkcode validateMtu}). */
+export function setMtu(link: Link, mtu: number): void {
+  changeLink(link, { mtu }, `set the MTU of ${link.device} to ${mtu}`);
+}
+
+/** Sets the hardware address (parsed by {@linkcode parseDeviceMac}). */
+export function setMac(link: Link, mac: Uint8Array): void {
+  changeLink(link, { mac }, `set the MAC address of ${link.device} to ${formatMac(mac)}`);
+}
+
+/** Sets the transmit queue length (checked by {@linkcode validateTxQueueLength}). */
+export function setTxQueueLength(link: Link, length: number): void {
+  changeLink(
+    link,
+    { txQueueLength: length },
+    `set the transmit queue length of ${link.device} to ${length}`,
+  );
+}
+
+// The one RTM_SETLINK: ifi_change names the flag bits to touch, so a request
+// that does not set `up` leaves the device's flags as they are.
+function changeLink(link: Link, change: LinkChange, action: string): void {
+  const attributes: rtattr[] = [];
+  if (change.mtu !== undefined) attributes.push({ type: IFLA_MTU, data: u32(change.mtu) });
+  if (change.mac !== undefined) attributes.push({ type: IFLA_ADDRESS, data: change.mac });
+  if (change.txQueueLength !== undefined) {
+    attributes.push({ type: IFLA_TXQLEN, data: u32(change.txQueueLength) });
+  }
+  netlinkRequest({
+    link,
+    type: RTM_SETLINK,
+    body: encode_ifinfomsg({
+      family: 0,
+      index: link.index,
+      flags: change.up ? IFF_UP : 0,
+      change: change.up === undefined ? 0 : IFF_UP,
+    }),
+    attributes,
+    action,
+  });
+}
