@@ -2,8 +2,9 @@
 //   deno run --allow-ffi --allow-net --unstable-net examples/demo.ts
 //
 // A TUN device takes 192.0.2.1/24 and 2001:db8::1/64, so the kernel routes the rest of
-// both prefixes into it. TypeScript answers there, echoing every UDP datagram. Kernel sockets then talk to addresses that exist only in this
-// script, and every packet crossing the device is printed.
+// both prefixes into it. TypeScript answers there, echoing every UDP datagram. Kernel
+// sockets then talk to addresses that exist only in this script, and every packet
+// crossing the device is printed.
 import { TunInterface } from "../mod.ts";
 import { buildUdp, parsePacket, summarize } from "../packet/mod.ts";
 
