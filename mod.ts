@@ -22,5 +22,12 @@ export {
   type TunReadOptions,
 } from "./src/tun_interface.ts";
 export { TunError, type TunErrorOptions } from "./src/tun_error.ts";
+export {
+  listTunDevices,
+  type TunDeviceDetails,
+  tunDeviceDetails,
+  type TunDeviceInfo,
+  tunDeviceInfo,
+} from "./src/device_info.ts";
 export type { TunAddress, TunAddressOptions } from "./src/address_config.ts";
 export type { TunRoute, TunRouteOptions } from "./src/route_config.ts";

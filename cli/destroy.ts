@@ -1,5 +1,5 @@
 /**
- * `tuntap destroy`: removes persistent devices.
+ * `tuntap destroy`: removes TUN/TAP devices.
  *
  * @module
  */
@@ -10,8 +10,11 @@ import { UsageError } from "./usage_error.ts";
 /** Usage text of `tuntap destroy`. */
 export const destroyUsage = `Usage: tuntap destroy NAME…
 
-Removes the persistent TUN/TAP devices named. A name that is not a TUN/TAP
-device is refused with an error; the others are still removed.`;
+Removes the TUN/TAP devices named, as \`ip link del\` does: persistent or not,
+and even while a program is attached to one (its reads then fail). A name that
+is not a TUN/TAP device (lo, a veth, a NIC) or does not exist is refused with
+an error and left alone; the others are still removed. Exit status 1 when any
+name was refused.`;
 
 /** Runs `tuntap destroy`; exit status 1 when any name failed. */
 export function destroy(args: string[]): number {

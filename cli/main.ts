@@ -1,18 +1,28 @@
 /**
- * The `tuntap` command: create and destroy TUN/TAP devices.
+ * The `tuntap` command: create, list, show, capture on and destroy TUN/TAP
+ * devices, with `--allow-ffi` only (and `--allow-write` for `capture -w`).
  *
  * @example Create a persistent TAP device that uid 1000 may attach
  * ```sh
  * deno run --allow-ffi jsr:@tuntap/tuntap/cli create tap7 --mode tap --user 1000
  * ```
  *
+ * @example Install it as a command
+ * ```sh
+ * deno install -g --allow-ffi --allow-write -n tuntap jsr:@tuntap/tuntap/cli
+ * tuntap list --json
+ * ```
+ *
  * @module
  */
 import denoJson from "../deno.json" with { type: "json" };
 import { TunError } from "../mod.ts";
+import { capture, captureUsage } from "./capture.ts";
 import { create, createUsage } from "./create.ts";
 import { destroy, destroyUsage } from "./destroy.ts";
-import { UsageError } from "./usage_error.ts";
+import { list, listUsage } from "./list.ts";
+import { show, showUsage } from "./show.ts";
+import { CommandError, UsageError } from "./usage_error.ts";
 
 interface Command {
   summary: string;
@@ -22,7 +32,18 @@ interface Command {
 
 const commands: Record<string, Command> = {
   create: { summary: "create a persistent device", usage: createUsage, run: create },
-  destroy: { summary: "remove persistent devices", usage: destroyUsage, run: destroy },
+  destroy: { summary: "remove devices", usage: destroyUsage, run: destroy },
+  list: { summary: "list the TUN/TAP devices (--json)", usage: listUsage, run: list },
+  show: {
+    summary: "show one device, its addresses and routes (--json)",
+    usage: showUsage,
+    run: show,
+  },
+  capture: {
+    summary: "print and record the packets of a device",
+    usage: captureUsage,
+    run: capture,
+  },
 };
 
 const mainUsage = `Usage: tuntap COMMAND [OPTIONS]
@@ -35,9 +56,22 @@ Options:
   --help     show this help (after a command: that command's)
   --version  show the version
 
-Run with --allow-ffi, as root or with CAP_NET_ADMIN.`;
+Run with --allow-ffi (and --allow-write for capture -w). create, destroy and
+capture need root or CAP_NET_ADMIN (capture also works for the device's owner
+or a member of its group); list and show need no privilege.`;
 
-/** Runs the CLI with `args` and returns the exit status. */
+/**
+ * Runs the CLI with `args` and returns the exit status: 0, 1 for a kernel
+ * refusal (the {@linkcode TunError} message on stderr), 2 for a usage error
+ * (one line on stderr).
+ *
+ * @example Run a command from a script
+ * ```ts ignore
+ * import { main } from "jsr:@tuntap/tuntap/cli";
+ *
+ * const status = await main(["list", "--json"]);
+ * ```
+ */
 export async function main(args: string[]): Promise<number> {
   const [name, ...rest] = args;
   try {
@@ -70,7 +104,7 @@ export async function main(args: string[]): Promise<number> {
 }
 
 function report(error: unknown, command: string | undefined): number {
-  if (error instanceof TunError) {
+  if (error instanceof TunError || error instanceof CommandError) {
     console.error(`tuntap: ${error.message}`);
     return 1;
   }

@@ -13,3 +13,15 @@ export class UsageError extends Error {
     this.name = "UsageError";
   }
 }
+
+/**
+ * A failure outside the kernel that the CLI reports like a kernel error:
+ * exit status 1, one line (a pcap file that cannot be written, say).
+ */
+export class CommandError extends Error {
+  /** Wraps the message. */
+  constructor(message: string) {
+    super(message);
+    this.name = "CommandError";
+  }
+}

@@ -60,6 +60,16 @@ export const libcSymbols = {
     parameters: ["i32", "i32", "i32", "buffer", "u32"],
     result: "i32",
   },
+  // struct passwd *getpwnam(const char *name);
+  // struct passwd { char *pw_name; char *pw_passwd; uid_t pw_uid; ... }:
+  // pw_uid is the u32 at offset 16 on 64-bit glibc. NULL when there is no
+  // such user. Through NSS, so no --allow-read is needed for /etc/passwd.
+  getpwnam: { parameters: ["buffer"], result: "pointer" },
+  // struct group *getgrnam(const char *name);
+  // struct group { char *gr_name; char *gr_passwd; gid_t gr_gid; ... }:
+  // gr_gid is the u32 at offset 16 on 64-bit glibc. NULL when there is no
+  // such group.
+  getgrnam: { parameters: ["buffer"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound libc functions. */
@@ -78,4 +88,17 @@ const encoder = new TextEncoder();
 /** Encodes a string as a NUL-terminated C string. */
 export function cstring(text: string): Uint8Array {
   return encoder.encode(`${text}\0`);
+}
+
+// Offset of pw_uid in struct passwd and of gr_gid in struct group.
+const ID_OFFSET = 16;
+
+/**
+ * The uid of a user name (`getpwnam`) or the gid of a group name
+ * (`getgrnam`), or `undefined` when there is none.
+ */
+export function lookupId(kind: "user" | "group", name: string): number | undefined {
+  const entry = kind === "user" ? libc().getpwnam(cstring(name)) : libc().getgrnam(cstring(name));
+  // The struct lives in libc's static buffer: read it before any other call.
+  return entry === null ? undefined : new Deno.UnsafePointerView(entry).getUint32(ID_OFFSET);
 }

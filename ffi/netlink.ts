@@ -37,6 +37,7 @@ export const NLMSGERR_ATTR_MSG = 1;
 
 // rtnetlink message types
 export const RTM_NEWLINK = 16;
+export const RTM_DELLINK = 17;
 export const RTM_GETLINK = 18;
 export const RTM_SETLINK = 19;
 export const RTM_NEWADDR = 20;
@@ -48,8 +49,28 @@ export const RTM_GETROUTE = 26;
 
 // enum { IFLA_* }: link attributes
 export const IFLA_ADDRESS = 1;
+export const IFLA_IFNAME = 3;
 export const IFLA_MTU = 4;
 export const IFLA_TXQLEN = 13;
+export const IFLA_LINKINFO = 18;
+export const IFLA_CARRIER = 33;
+
+// enum { IFLA_INFO_* }: nested in IFLA_LINKINFO
+export const IFLA_INFO_KIND = 1;
+export const IFLA_INFO_DATA = 2;
+
+// enum { IFLA_TUN_* }: nested in IFLA_INFO_DATA when IFLA_INFO_KIND is "tun".
+// OWNER and GROUP (u32) are sent only when set; NUM_QUEUES and
+// NUM_DISABLED_QUEUES (u32) only for a multi-queue device; the rest are u8.
+export const IFLA_TUN_OWNER = 1;
+export const IFLA_TUN_GROUP = 2;
+export const IFLA_TUN_TYPE = 3;
+export const IFLA_TUN_PI = 4;
+export const IFLA_TUN_VNET_HDR = 5;
+export const IFLA_TUN_PERSIST = 6;
+export const IFLA_TUN_MULTI_QUEUE = 7;
+export const IFLA_TUN_NUM_QUEUES = 8;
+export const IFLA_TUN_NUM_DISABLED_QUEUES = 9;
 
 // enum { IFA_* }: address attributes, and ifa_flags
 export const IFA_ADDRESS = 1;
@@ -117,6 +138,17 @@ export function u32(value: number): Uint8Array {
 /** Reads a `u32` attribute payload. */
 export function get_u32(data: Uint8Array): number {
   return view(data).getUint32(0, true);
+}
+
+/** Reads a `u8` attribute payload. */
+export function get_u8(data: Uint8Array): number {
+  return data[0];
+}
+
+/** Reads a string attribute payload (`IFLA_IFNAME`, `IFLA_INFO_KIND`), up to its NUL. */
+export function get_string(data: Uint8Array): string {
+  const end = data.indexOf(0);
+  return new TextDecoder().decode(end < 0 ? data : data.subarray(0, end));
 }
 
 /** `struct nlmsghdr` fields a request sets; `nlmsg_len` is computed. */
@@ -197,7 +229,8 @@ export function nlmsghdrs(buffer: Uint8Array): NetlinkMessage[] {
 
 /**
  * The attributes after a fixed header of `skip` bytes, by type (flag bits
- * masked off). A later duplicate replaces an earlier one.
+ * masked off). A later duplicate replaces an earlier one. With `skip` 0 it
+ * decodes the payload of a nested attribute (`IFLA_LINKINFO`).
  */
 export function rtattrs(payload: Uint8Array, skip: number): Map<number, Uint8Array> {
   const fields = view(payload);
@@ -233,9 +266,7 @@ export function nlmsg_status(message: NetlinkMessage): { error: number; text?: s
     ? sizeof_nlmsghdr
     : view(payload).getUint32(4, true);
   const text = rtattrs(payload, 4 + echoed).get(NLMSGERR_ATTR_MSG);
-  if (text === undefined) return { error };
-  const end = text.indexOf(0);
-  return { error, text: new TextDecoder().decode(end < 0 ? text : text.subarray(0, end)) };
+  return text === undefined ? { error } : { error, text: get_string(text) };
 }
 
 /** `struct ifinfomsg` (16 bytes). */
@@ -380,6 +411,7 @@ export function rtmName(type: number): string {
 
 const rtmNames: Record<number, string> = {
   [RTM_NEWLINK]: "RTM_NEWLINK",
+  [RTM_DELLINK]: "RTM_DELLINK",
   [RTM_GETLINK]: "RTM_GETLINK",
   [RTM_SETLINK]: "RTM_SETLINK",
   [RTM_NEWADDR]: "RTM_NEWADDR",

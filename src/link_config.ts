@@ -1,20 +1,33 @@
 /**
  * Link settings of a device by index: administrative state, MTU, MAC
  * address and transmit queue length, read with `RTM_GETLINK` and changed
- * with `RTM_SETLINK`.
+ * with `RTM_SETLINK`; devices looked up by name or listed with an
+ * `RTM_GETLINK` dump, and deleted with `RTM_DELLINK`. Every link message is
+ * decoded by {@linkcode decodeLink} and nowhere else.
  *
  * @module
  */
 import { IFF_UP } from "../ffi/constants.ts";
+import { ENODEV } from "../ffi/errno.ts";
+import { cstring } from "../ffi/libc.ts";
 import {
   decode_ifinfomsg,
   encode_ifinfomsg,
+  get_string,
   get_u32,
+  get_u8,
   IFLA_ADDRESS,
+  IFLA_CARRIER,
+  IFLA_IFNAME,
+  IFLA_INFO_DATA,
+  IFLA_INFO_KIND,
+  IFLA_LINKINFO,
   IFLA_MTU,
   IFLA_TXQLEN,
+  type NetlinkMessage,
   type rtattr,
   rtattrs,
+  RTM_DELLINK,
   RTM_GETLINK,
   RTM_NEWLINK,
   RTM_SETLINK,
@@ -22,7 +35,7 @@ import {
   u32,
 } from "../ffi/netlink.ts";
 import { formatMac, parseMac } from "../packet/address.ts";
-import { type Link, netlinkRequest } from "./netlink.ts";
+import { type Link, netlinkDump, netlinkRequest } from "./netlink.ts";
 import { validateInteger } from "./validate.ts";
 
 /** What {@linkcode readLink} reports. */
@@ -35,6 +48,20 @@ export interface LinkState {
   mac?: Uint8Array;
   /** The transmit queue length. */
   txQueueLength: number;
+}
+
+/** Everything tuntap reads from one `RTM_NEWLINK` message. */
+export interface LinkInfo extends LinkState {
+  /** The interface index. */
+  index: number;
+  /** The interface name. */
+  name: string;
+  /** `IFLA_CARRIER`: whether the link has a carrier; absent on old kernels. */
+  carrier?: boolean;
+  /** `IFLA_INFO_KIND`, e.g. `"tun"` for every TUN/TAP device; absent for `lo` and the like. */
+  kind?: string;
+  /** The kind's own attributes (`IFLA_INFO_DATA`), by type. */
+  kindData: Map<number, Uint8Array>;
 }
 
 // What one RTM_SETLINK changes; absent settings stay as they are.
@@ -81,30 +108,97 @@ export function parseDeviceMac(text: unknown): Uint8Array {
   return mac;
 }
 
-/** Reads the device's link settings in one `RTM_GETLINK`. */
-export function readLink(link: Link, action: string): LinkState {
-  const [reply] = netlinkRequest({
-    link,
-    type: RTM_GETLINK,
-    body: encode_ifinfomsg({ family: 0, index: link.index, flags: 0, change: 0 }),
-    action,
-  });
-  if (reply?.type !== RTM_NEWLINK) {
-    throw new Error(`The kernel answered RTM_GETLINK without the link: cannot ${action}`);
-  }
-  const { flags } = decode_ifinfomsg(reply.payload);
-  const attributes = rtattrs(reply.payload, sizeof_ifinfomsg);
+/** The one decoder of an `RTM_NEWLINK` message: header, attributes and link info. */
+export function decodeLink(payload: Uint8Array): LinkInfo {
+  const { index, flags } = decode_ifinfomsg(payload);
+  const attributes = rtattrs(payload, sizeof_ifinfomsg);
   const number = (type: number) => {
     const data = attributes.get(type);
     return data === undefined ? 0 : get_u32(data);
   };
   const mac = attributes.get(IFLA_ADDRESS);
+  const name = attributes.get(IFLA_IFNAME);
+  const carrier = attributes.get(IFLA_CARRIER);
+  const linkInfo = attributes.get(IFLA_LINKINFO);
+  const nested = linkInfo ? rtattrs(linkInfo, 0) : new Map<number, Uint8Array>();
+  const kind = nested.get(IFLA_INFO_KIND);
+  const kindData = nested.get(IFLA_INFO_DATA);
   return {
+    index,
+    name: name ? get_string(name) : "",
     up: (flags & IFF_UP) !== 0,
     mtu: number(IFLA_MTU),
     mac: mac?.length ? mac : undefined,
     txQueueLength: number(IFLA_TXQLEN),
+    carrier: carrier ? get_u8(carrier) !== 0 : undefined,
+    kind: kind ? get_string(kind) : undefined,
+    kindData: kindData ? rtattrs(kindData, 0) : new Map(),
   };
+}
+
+function linkReply(replies: NetlinkMessage[], action: string): LinkInfo {
+  const [reply] = replies;
+  if (reply?.type !== RTM_NEWLINK) {
+    throw new Error(`The kernel answered RTM_GETLINK without the link: cannot ${action}`);
+  }
+  return decodeLink(reply.payload);
+}
+
+/** Reads the device's link settings in one `RTM_GETLINK`. */
+export function readLink(link: Link, action: string): LinkInfo {
+  const replies = netlinkRequest({
+    link,
+    type: RTM_GETLINK,
+    body: encode_ifinfomsg({ family: 0, index: link.index, flags: 0, change: 0 }),
+    action,
+  });
+  return linkReply(replies, action);
+}
+
+/**
+ * A request about a device known only by name: index 0 tells the kernel to
+ * go by `IFLA_IFNAME` instead.
+ */
+function byName(name: string): Link {
+  return { index: 0, device: `device "${name}"`, closed: false };
+}
+
+/**
+ * Reads an interface by name in one `RTM_GETLINK`; a name that does not
+ * exist fails with `ENODEV`.
+ */
+export function readLinkByName(name: string, action: string): LinkInfo {
+  const replies = netlinkRequest({
+    link: byName(name),
+    type: RTM_GETLINK,
+    body: encode_ifinfomsg({ family: 0, index: 0, flags: 0, change: 0 }),
+    attributes: [{ type: IFLA_IFNAME, data: cstring(name) }],
+    action,
+    hints: { [ENODEV]: "there is no interface of that name in this network namespace" },
+  });
+  return linkReply(replies, action);
+}
+
+/** Every interface of the network namespace, from one `RTM_GETLINK` dump. */
+export function listLinks(action: string): LinkInfo[] {
+  return netlinkDump({
+    link: { index: 0, device: "every interface", closed: false },
+    type: RTM_GETLINK,
+    body: encode_ifinfomsg({ family: 0, index: 0, flags: 0, change: 0 }),
+    action,
+  }).filter((message) => message.type === RTM_NEWLINK)
+    .map((message) => decodeLink(message.payload));
+}
+
+/** Deletes the interface with `link.index` (`RTM_DELLINK`, as `ip link del` does). */
+export function deleteLink(link: Link, action: string): void {
+  netlinkRequest({
+    link,
+    type: RTM_DELLINK,
+    body: encode_ifinfomsg({ family: 0, index: link.index, flags: 0, change: 0 }),
+    action,
+    hints: { [ENODEV]: "the interface no longer exists" },
+  });
 }
 
 /** Sets or clears `IFF_UP`. */

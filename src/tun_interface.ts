@@ -4,10 +4,12 @@
  * @module
  */
 import {
+  IFF_MULTI_QUEUE,
   IFF_NO_PI,
   IFF_TAP,
   IFF_TUN,
   IFF_TUN_EXCL,
+  IFF_VNET_HDR,
   O_CLOEXEC,
   O_NONBLOCK,
   O_RDWR,
@@ -18,8 +20,9 @@ import {
   TUNSETOFFLOAD,
   TUNSETOWNER,
   TUNSETPERSIST,
+  TUNSETVNETHDRSZ,
 } from "../ffi/constants.ts";
-import { EAGAIN, EBADF, EEXIST, EINTR, EINVAL, ENODEV, errno } from "../ffi/errno.ts";
+import { EAGAIN, EBADF, EEXIST, EINTR, EINVAL, errno } from "../ffi/errno.ts";
 import { ifr_name, ifreq, set_ifr_flags } from "../ffi/ifreq.ts";
 import { cstring, libc } from "../ffi/libc.ts";
 import { formatMac } from "../packet/address.ts";
@@ -31,6 +34,7 @@ import {
   type TunAddress,
   type TunAddressOptions,
 } from "./address_config.ts";
+import { destroyTunDevice, tunDeviceInfo } from "./device_info.ts";
 import {
   parseDeviceMac,
   readLink,
@@ -81,6 +85,28 @@ export interface TunOpenOptions {
    */
   packetInfo?: boolean;
   /**
+   * With `true` (`IFF_VNET_HDR`), every packet read or written starts with
+   * the 10-byte `struct virtio_net_hdr` (after the packet-information header
+   * when `packetInfo` is set too): `u8 flags`, `u8 gso_type`,
+   * `le16 hdr_len`, `le16 gso_size`, `le16 csum_start`, `le16 csum_offset`.
+   * Offloads stay off, so the kernel hands over no GSO packet and no
+   * checksum to complete: `gso_type` is 0 (`VIRTIO_NET_HDR_GSO_NONE`) and
+   * `flags` 0, or 2 (`VIRTIO_NET_HDR_F_DATA_VALID`) for a packet whose
+   * checksum was already verified. Writes may start with ten zero bytes.
+   * Default `false`.
+   */
+  vnetHeader?: boolean;
+  /**
+   * With `true` (`IFF_MULTI_QUEUE`), the device is multi-queue: several
+   * handles (in this process or others) may attach the same name, each
+   * becoming one queue, and the kernel spreads packets across them by flow.
+   * Every queue shares the device's `mode`, `packetInfo` and `vnetHeader`;
+   * attaching with others fails with `EINVAL`, as does attaching a
+   * single-queue device with `true` or a multi-queue one without.
+   * Default `false`.
+   */
+  multiQueue?: boolean;
+  /**
    * `true` makes the device outlive this handle, `false` makes it go away
    * when the last handle closes, omitted leaves it as it is.
    */
@@ -123,6 +149,9 @@ export interface TunReadOptions {
 /** The largest packet `write()` accepts: the largest an IP length field can say. */
 export const MAX_PACKET_SIZE = 65535;
 
+// sizeof(struct virtio_net_hdr): the header without num_buffers.
+const VNET_HDR_SIZE = 10;
+
 // Room for the largest frame and every header the kernel may put before it.
 const READ_BUFFER_SIZE = 65536 + 64;
 const READ_BUFFER_SIZE_N = BigInt(READ_BUFFER_SIZE);
@@ -162,6 +191,8 @@ export class TunInterface {
   readonly #name: string;
   readonly #mode: TunMode;
   readonly #packetInfo: boolean;
+  readonly #vnetHeader: boolean;
+  readonly #multiQueue: boolean;
   readonly #link: Link;
   readonly #readBuffer = new Uint8Array(READ_BUFFER_SIZE);
   #closed = false;
@@ -174,14 +205,16 @@ export class TunInterface {
     readiness: Readiness,
     name: string,
     mode: TunMode,
-    packetInfo: boolean,
+    flags: { packetInfo: boolean; vnetHeader: boolean; multiQueue: boolean },
     index: number,
   ) {
     this.#fd = fd;
     this.#readiness = readiness;
     this.#name = name;
     this.#mode = mode;
-    this.#packetInfo = packetInfo;
+    this.#packetInfo = flags.packetInfo;
+    this.#vnetHeader = flags.vnetHeader;
+    this.#multiQueue = flags.multiQueue;
     const closed = () => this.#closed;
     this.#link = {
       index,
@@ -240,6 +273,8 @@ export class TunInterface {
       throw new TypeError(`Mode must be "tun" or "tap", got ${describe(mode)}`);
     }
     const packetInfo = validateOptionalBoolean(options.packetInfo, "packetInfo") ?? false;
+    const vnetHeader = validateOptionalBoolean(options.vnetHeader, "vnetHeader") ?? false;
+    const multiQueue = validateOptionalBoolean(options.multiQueue, "multiQueue") ?? false;
     const persist = validateOptionalBoolean(options.persist, "persist");
     const exclusive = validateOptionalBoolean(options.exclusive, "exclusive") ?? false;
     const owner = options.owner === undefined ? undefined : validateId(options.owner, "owner");
@@ -264,6 +299,7 @@ export class TunInterface {
     }
     try {
       const wanted = (mode === "tap" ? IFF_TAP : IFF_TUN) | (packetInfo ? 0 : IFF_NO_PI) |
+        (vnetHeader ? IFF_VNET_HDR : 0) | (multiQueue ? IFF_MULTI_QUEUE : 0) |
         (exclusive ? IFF_TUN_EXCL : 0);
       try {
         ioctl(fd, TUNSETIFF, set_ifr_flags(ifreq(name), wanted), `attach ${describeDevice()}`, {
@@ -288,7 +324,8 @@ export class TunInterface {
       // Only the name is read back. The flags are not worth checking:
       // TUNGETIFF reports IFF_NOFILTER, the same bit as IFF_NO_PI, and a
       // single-queue attach always takes the flags asked for (a multi-queue
-      // device, which keeps its own, refuses this attach with EINVAL).
+      // device refuses a single-queue attach with EINVAL, and a queue
+      // joining it is checked below).
       // Taken once: every later call addresses the device by index, which a
       // rename does not change.
       const found = libc().if_nametoindex(cstring(label));
@@ -297,9 +334,36 @@ export class TunInterface {
         "if_nametoindex",
         () => `find the index of ${describeDevice()}`,
       );
+      if (multiQueue) {
+        // A queue joining a multi-queue device that has others keeps the
+        // device's flags, whatever it asked for: refuse rather than hand out
+        // packets with headers the caller does not expect.
+        const device = tunDeviceInfo(label);
+        if (device.pi !== packetInfo || device.vnetHdr !== vnetHeader) {
+          const onOff = (on: boolean) => on ? "on" : "off";
+          throw new TunError({
+            errno: EINVAL,
+            syscall: "ioctl(TUNSETIFF)",
+            action: `attach ${describeDevice()}`,
+            hint: `its other queues have packet info ${onOff(device.pi)} and vnet header ` +
+              `${onOff(device.vnetHdr)}, which every queue shares: open it with ` +
+              `packetInfo: ${device.pi} and vnetHeader: ${device.vnetHdr}`,
+          });
+        }
+      }
       // An offload mask set by an earlier user survives on a persistent
-      // device; without a vnet header it must be off or reads break.
+      // device; offloads would put packets larger than the MTU and with
+      // checksums left to do into reads, so they stay off, vnet header or not.
       ioctlValue(fd, TUNSETOFFLOAD, 0, `clear offloads of ${describeDevice()}`);
+      if (vnetHeader) {
+        // The size is the device's and survives too: make it the documented 10.
+        ioctl(
+          fd,
+          TUNSETVNETHDRSZ,
+          new Uint8Array(new Int32Array([VNET_HDR_SIZE]).buffer),
+          `set the vnet header size of ${describeDevice()}`,
+        );
+      }
       if (owner !== undefined) {
         ioctlValue(
           fd,
@@ -331,14 +395,21 @@ export class TunInterface {
       readiness.close();
       throw error;
     }
-    return new TunInterface(fd, readiness, label, mode, packetInfo, index);
+    return new TunInterface(fd, readiness, label, mode, {
+      packetInfo,
+      vnetHeader,
+      multiQueue,
+    }, index);
   }
 
   /**
-   * Removes a persistent TUN or TAP device by name: attaches it (as TUN,
-   * else as TAP) and clears its persistence, so it goes away when this
-   * handle closes. A name that does not exist fails with `ENODEV`, one that
-   * is not a TUN/TAP device with `EINVAL`, one attached elsewhere with `EBUSY`.
+   * Removes a TUN or TAP device by name, as `ip link del` does: it checks
+   * over rtnetlink that the name is a TUN/TAP device, then deletes it by
+   * index (`RTM_DELLINK`). That works whether or not the device is
+   * persistent and whether or not something is attached: handles attached
+   * elsewhere then fail their reads with `EBADFD`. A name that does not
+   * exist fails with `ENODEV`, one that is not a TUN/TAP device with
+   * `EINVAL`, and nothing is deleted.
    *
    * @example Remove a device left by `tuntap create`
    * ```ts ignore
@@ -348,35 +419,7 @@ export class TunInterface {
    * ```
    */
   static destroy(name: string): void {
-    validateInterfaceName(name, "Device name");
-    if (name.includes("%")) throw new RangeError(`Cannot destroy a template name "${name}"`);
-    // Attaching creates a missing device, so look first.
-    if (libc().if_nametoindex(cstring(name)) === 0) {
-      throw new TunError({
-        errno: ENODEV,
-        syscall: "if_nametoindex",
-        action: `destroy device "${name}"`,
-        hint: "there is no interface of that name in this network namespace",
-      });
-    }
-    let tun: TunInterface;
-    try {
-      tun = TunInterface.open({ name, mode: "tun", persist: false });
-    } catch (error) {
-      if (!(error instanceof TunError && error.code === "EINVAL")) throw error;
-      try {
-        tun = TunInterface.open({ name, mode: "tap", persist: false });
-      } catch (error) {
-        if (!(error instanceof TunError && error.code === "EINVAL")) throw error;
-        throw new TunError({
-          errno: EINVAL,
-          syscall: error.syscall,
-          action: `destroy device "${name}"`,
-          hint: "it is not a TUN/TAP device",
-        });
-      }
-    }
-    tun.close();
+    destroyTunDevice(name);
   }
 
   /** The kernel's name for the device, e.g. `"tun0"`. */
@@ -392,6 +435,16 @@ export class TunInterface {
   /** Whether packets carry the 4-byte packet-information header. */
   get packetInfo(): boolean {
     return this.#packetInfo;
+  }
+
+  /** Whether packets carry the 10-byte `struct virtio_net_hdr` (`IFF_VNET_HDR`). */
+  get vnetHeader(): boolean {
+    return this.#vnetHeader;
+  }
+
+  /** Whether the device is multi-queue (`IFF_MULTI_QUEUE`) and this handle one of its queues. */
+  get multiQueue(): boolean {
+    return this.#multiQueue;
   }
 
   /** Whether {@linkcode TunInterface.close} has been called. */

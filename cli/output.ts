@@ -1,0 +1,57 @@
+/**
+ * How the CLI prints for a person: aligned tables, `on`/`off`, and colour
+ * only where it helps and is wanted.
+ *
+ * Colour needs stdout to be a terminal and `NO_COLOR` to be unset. Deno
+ * reads `NO_COLOR` at startup and exposes it as `Deno.noColor`, which needs
+ * no `--allow-env`, so the CLI keeps to `--allow-ffi` and still honours it.
+ *
+ * @module
+ */
+
+/** Whether to colour stdout: a terminal, and `NO_COLOR` not set. */
+export function useColour(): boolean {
+  return !Deno.noColor && Deno.stdout.isTerminal();
+}
+
+/** Green text (a device that is up), when colour is on. */
+export function green(text: string): string {
+  return useColour() ? `\x1b[32m${text}\x1b[39m` : text;
+}
+
+/** Dim text (what is off or unset), when colour is on. */
+export function dim(text: string): string {
+  return useColour() ? `\x1b[2m${text}\x1b[22m` : text;
+}
+
+/** `on` or `off`, as `ip -d link show` says it. */
+export function onOff(value: boolean): string {
+  return value ? "on" : "off";
+}
+
+/** A cell: its text, and how to paint it once padded. */
+export type Cell = string | { text: string; paint: (text: string) => string };
+
+/**
+ * Lines of columns padded to their widest cell, two spaces apart. Padding
+ * is computed on the plain text, so colour codes do not skew it.
+ */
+export function table(rows: readonly (readonly Cell[])[]): string {
+  const plain = (cell: Cell) => typeof cell === "string" ? cell : cell.text;
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => widths[i] = Math.max(widths[i] ?? 0, plain(cell).length));
+  }
+  return rows.map((row) =>
+    row.map((cell, i) => {
+      const text = plain(cell);
+      const painted = typeof cell === "string" ? text : cell.paint(text);
+      return i === row.length - 1 ? painted : painted + " ".repeat(widths[i] - text.length);
+    }).join("  ")
+  ).join("\n");
+}
+
+/** Prints a value as JSON, two-space indented, keys in the order the value has them. */
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
