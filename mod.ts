@@ -31,3 +31,6 @@ export {
 } from "./src/device_info.ts";
 export type { TunAddress, TunAddressOptions } from "./src/address_config.ts";
 export type { TunRoute, TunRouteOptions } from "./src/route_config.ts";
+
+// The packet toolkit, also its own entry point `@tuntap/tuntap/packet`.
+export * from "./packet/mod.ts";
