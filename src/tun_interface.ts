@@ -467,17 +467,22 @@ export class TunInterface {
   async read(options?: TunReadOptions): Promise<Uint8Array | null> {
     const signal = options?.signal;
     signal?.throwIfAborted();
-    const buffer = this.#readBuffer;
     while (!this.#closed) {
-      const length = Number(libc().read(this.#fd, buffer, READ_BUFFER_SIZE_N));
-      if (length >= 0) return buffer.slice(0, length);
-      const code = errno();
-      if (code !== EAGAIN && code !== EINTR) {
-        throw this.#error(code, "read", "read from");
-      }
+      const packet = this.#readNow();
+      if (packet) return packet;
       if (!await this.#readiness.wait("read", signal)) break;
     }
     return null;
+  }
+
+  /** The next queued packet, or undefined when the kernel has none now. */
+  #readNow(): Uint8Array | undefined {
+    const buffer = this.#readBuffer;
+    const length = Number(libc().read(this.#fd, buffer, READ_BUFFER_SIZE_N));
+    if (length >= 0) return buffer.slice(0, length);
+    const code = errno();
+    if (code !== EAGAIN && code !== EINTR) throw this.#error(code, "read", "read from");
+    return undefined;
   }
 
   /**
@@ -559,18 +564,25 @@ export class TunInterface {
    * }
    * ```
    */
-  async *packets(
-    options?: TunReadOptions,
-  ): AsyncGenerator<Uint8Array, void, undefined> {
-    while (true) {
-      const packet = await this.read(options);
-      if (packet === null) return;
-      yield packet;
-    }
+  packets(options?: TunReadOptions): AsyncIterableIterator<Uint8Array> {
+    const signal = options?.signal;
+    const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
+    // A plain iterator rather than an async generator: with packets queued,
+    // each step is one synchronous read and one settled promise.
+    const iterator: AsyncIterableIterator<Uint8Array> = {
+      next: async () => {
+        signal?.throwIfAborted();
+        const packet = (!this.#closed && this.#readNow()) || await this.read(options);
+        return packet ? { done: false, value: packet } : done;
+      },
+      return: () => Promise.resolve(done),
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
   }
 
   /** Yields packets until the device is closed: `for await (const p of tun)`. */
-  [Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
     return this.packets();
   }
 
@@ -592,9 +604,9 @@ export class TunInterface {
   get readable(): ReadableStream<Uint8Array> {
     this.#readable ??= new ReadableStream<Uint8Array>({
       pull: async (controller) => {
-        const packet = await this.read();
-        if (packet === null) controller.close();
-        else controller.enqueue(packet);
+        const packet = (!this.#closed && this.#readNow()) || await this.read();
+        if (packet) controller.enqueue(packet);
+        else controller.close();
       },
       cancel: () => this.close(),
     }, { highWaterMark: 0 });
