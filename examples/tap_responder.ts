@@ -1,0 +1,123 @@
+// Pretends to be a host on the link of a TAP device, answering ARP, IPv6 neighbour
+// solicitations and pings for one IPv4 and one IPv6 address:
+//   sudo deno run --allow-ffi examples/tap_responder.ts [--name tap0]
+//     [--address 198.51.100.1/24 --address 2001:db8:1::1/64]    (the kernel's side)
+//     [--ipv4 198.51.100.2 --ipv6 2001:db8:1::2 --mac 02:00:5e:10:00:02]    (the host's)
+//     [--count N] [--timeout SECONDS]
+// then `ping 198.51.100.2` and `ping -6 2001:db8:1::2` get replies, and `ip neigh` shows
+// the host's MAC for both. Stops on Ctrl-C, SIGTERM, after N pings or after the timeout.
+import { parseArgs } from "node:util";
+import { TunInterface } from "../mod.ts";
+import {
+  buildArp,
+  buildEthernet,
+  EtherType,
+  formatIp,
+  icmpEchoReply,
+  IpProtocol,
+  parseIp,
+  parseMac,
+  parsePacket,
+  transportChecksum,
+} from "../packet/mod.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    name: { type: "string", default: "tap0" },
+    address: { type: "string", multiple: true, default: ["198.51.100.1/24", "2001:db8:1::1/64"] },
+    ipv4: { type: "string", default: "198.51.100.2" },
+    ipv6: { type: "string", default: "2001:db8:1::2" },
+    mac: { type: "string", default: "02:00:5e:10:00:02" },
+    count: { type: "string", default: "0" },
+    timeout: { type: "string", default: "0" },
+  },
+});
+// Canonical text, to compare with what parsePacket reports.
+const ipv4 = formatIp(parseIp(values.ipv4));
+const ipv6 = formatIp(parseIp(values.ipv6));
+const mac = parseMac(values.mac);
+
+/** A neighbour advertisement (RFC 4861 4.4): solicited, override, with our MAC. */
+function neighborAdvertisement(to: Uint8Array): Uint8Array {
+  const packet = new Uint8Array(40 + 32);
+  const source = parseIp(ipv6);
+  packet[0] = 0x60;
+  packet[5] = 32; // payload length
+  packet[6] = IpProtocol.ICMPV6;
+  packet[7] = 255; // receivers drop neighbour discovery that crossed a router
+  packet.set(source, 8);
+  packet.set(to, 24);
+  const icmp = packet.subarray(40);
+  icmp[0] = 136;
+  icmp[4] = 0x60; // solicited, override
+  icmp.set(source, 8); // target
+  icmp.set([2, 1], 24); // option: target link-layer address, 8 bytes long
+  icmp.set(mac, 26);
+  const checksum = transportChecksum({
+    source,
+    destination: to,
+    protocol: IpProtocol.ICMPV6,
+    segment: icmp,
+  });
+  icmp.set([checksum >> 8, checksum & 0xff], 2);
+  return packet;
+}
+
+/** The answer to a frame, or undefined; `ping` tells the count to go up. */
+function answer(frame: Uint8Array): { reply: Uint8Array; ping: boolean } | undefined {
+  const { ethernet, arp, ipv4: ip4, ipv6: ip6, icmp, payload } = parsePacket(frame, "ethernet");
+  if (!ethernet || ethernet.vlan !== undefined) return undefined;
+  const toSender = (etherType: number, packet: Uint8Array) =>
+    buildEthernet({ destination: ethernet.source, source: mac, etherType, payload: packet });
+  if (arp?.operation === 1 && arp.targetIp === ipv4) {
+    const body = buildArp({
+      operation: 2,
+      senderMac: mac,
+      senderIp: ipv4,
+      targetMac: arp.senderMac,
+      targetIp: arp.senderIp,
+    });
+    return { reply: toSender(EtherType.ARP, body), ping: false };
+  }
+  if (!icmp?.checksumValid) return undefined;
+  const packet = frame.subarray(14);
+  // A solicitation from :: is duplicate address detection, not a question for us.
+  if (
+    ip6 && icmp.type === 135 && formatIp(payload.subarray(0, 16)) === ipv6 &&
+    ip6.source !== "::"
+  ) {
+    const advertisement = neighborAdvertisement(packet.subarray(8, 24));
+    return { reply: toSender(EtherType.IPV6, advertisement), ping: false };
+  }
+  if (
+    (ip4?.destination === ipv4 && icmp.type === 8) ||
+    (ip6?.destination === ipv6 && icmp.type === 128)
+  ) {
+    return { reply: toSender(ethernet.etherType, icmpEchoReply(packet)), ping: true };
+  }
+  return undefined;
+}
+
+using tap = TunInterface.open({
+  name: values.name,
+  mode: "tap",
+  addresses: values.address,
+  up: true,
+});
+// Closing the device ends the loop below, wherever it is waiting.
+const stop = () => tap.close();
+Deno.addSignalListener("SIGINT", stop);
+Deno.addSignalListener("SIGTERM", stop);
+const timer = Number(values.timeout) > 0 ? setTimeout(stop, Number(values.timeout) * 1000) : 0;
+console.log(`${ipv4} and ${ipv6} are at ${values.mac} on ${tap.name}`);
+
+let pings = 0;
+for await (const frame of tap) {
+  const answered = answer(frame);
+  if (!answered) continue;
+  await tap.write(answered.reply);
+  if (answered.ping && ++pings === Number(values.count)) stop();
+}
+clearTimeout(timer);
+console.log(`answered ${pings} pings`);
