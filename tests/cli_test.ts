@@ -474,12 +474,14 @@ kernelTest(
 
 kernelTest("tuntap list colours the state on a terminal, and not with NO_COLOR", () => {
   using _tun = TunInterface.open({ name: uniqueName("colour"), up: true });
+  // A clean environment: the runner's own NO_COLOR must not leak in.
   const onTerminal = (env: Record<string, string>) =>
     decoder.decode(
       new Deno.Command("script", {
         args: ["-qec", `${Deno.execPath()} run --allow-ffi ${cli} list`, "/dev/null"],
         stdin: "null",
-        env,
+        clearEnv: true,
+        env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...env },
       }).outputSync().stdout,
     );
   assert(onTerminal({}).includes("\x1b[32mup\x1b[39m"), "green up on a terminal");

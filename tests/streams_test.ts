@@ -87,14 +87,21 @@ kernelTest(
   },
 );
 
+/**
+ * A TUN device at 192.0.2.1/24 that sends nothing by itself: IPv6 (router
+ * solicitations, MLD reports) is off before the link comes up.
+ */
+function quietDevice(prefix: string): TunInterface {
+  const tun = TunInterface.open({ name: uniqueName(prefix) });
+  sh(`sysctl -qw net.ipv6.conf.${tun.name}.disable_ipv6=1`);
+  sh(`ip addr add 192.0.2.1/24 dev ${tun.name} && ip link set ${tun.name} up`);
+  return tun;
+}
+
 kernelTest(
   "aborting a pending read settles within 50 ms and the next packet still arrives",
   async () => {
-    using tun = TunInterface.open({ name: uniqueName("abort") });
-    sh(`ip addr add 192.0.2.1/24 dev ${tun.name} && ip link set ${tun.name} up`);
-    // Let the kernel's own packets (IPv6 router solicitations…) pass first.
-    sh(`sysctl -qw net.ipv6.conf.${tun.name}.disable_ipv6=1`);
-    while (await tun.read({ signal: AbortSignal.timeout(50) }).catch(() => null));
+    using tun = quietDevice("abort");
     const controller = new AbortController();
     const pending = tun.read({ signal: controller.signal });
     await new Promise((resolve) => setTimeout(resolve, 30));
@@ -122,10 +129,7 @@ kernelTest(
 );
 
 kernelTest("an already-aborted signal rejects at once and leaves the queued packet", async () => {
-  using tun = TunInterface.open({ name: uniqueName("preab") });
-  sh(`ip addr add 192.0.2.1/24 dev ${tun.name} && ip link set ${tun.name} up`);
-  sh(`sysctl -qw net.ipv6.conf.${tun.name}.disable_ipv6=1`);
-  while (await tun.read({ signal: AbortSignal.timeout(50) }).catch(() => null));
+  using tun = quietDevice("preab");
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "192.0.2.1", port: 40102 });
   try {
     await socket.send(encoder.encode("queued"), {
