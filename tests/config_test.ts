@@ -1,6 +1,14 @@
 import { TunError, TunInterface, type TunOpenOptions, type TunRoute } from "../mod.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals, assertThrows } from "./assert.ts";
-import { interfaceExists, ipJson, kernelTest, runScript, sh, uniqueName } from "./kernel.ts";
+import {
+  interfaceExists,
+  ipJson,
+  kernelTest,
+  readUntil,
+  runScript,
+  sh,
+  uniqueName,
+} from "./kernel.ts";
 
 const encoder = new TextEncoder();
 
@@ -50,20 +58,6 @@ function sortRoutes(routes: TunRoute[]): TunRoute[] {
 // deno-lint-ignore no-explicit-any
 function ipLink(name: string): any {
   return ipJson(`link show dev ${name}`)[0];
-}
-
-/** Reads until `accept` takes a packet, failing after `ms` milliseconds. */
-async function readUntil(
-  tun: TunInterface,
-  accept: (packet: Uint8Array) => boolean,
-  ms = 5000,
-): Promise<Uint8Array> {
-  const signal = AbortSignal.timeout(ms);
-  while (true) {
-    const packet = await tun.read({ signal });
-    if (packet === null) throw new Error("device closed while waiting for a packet");
-    if (accept(packet)) return packet;
-  }
 }
 
 /** Sends one UDP datagram from a socket bound to `source` (port 9 of `destination`). */

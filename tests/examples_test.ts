@@ -12,6 +12,7 @@ import {
   namespace,
   sh,
   uniqueName,
+  within,
 } from "./kernel.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -91,21 +92,6 @@ class Example implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.exit("SIGKILL");
-  }
-}
-
-/** `promise`, or a rejection once `ms` milliseconds pass. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  // A late rejection (a socket closed in a finally) must not go unhandled.
-  promise.catch(() => {});
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -8,6 +8,8 @@
  * @module
  */
 
+import type { TunInterface } from "../mod.ts";
+
 const decoder = new TextDecoder();
 
 function privateNamespaceProblem(): string | undefined {
@@ -166,4 +168,34 @@ export function namespace(prefix: string): Namespace {
     },
     [Symbol.dispose]: () => void sh(`ip netns del ${name}`),
   };
+}
+
+/** Reads until `accept` takes a packet, failing after `ms` milliseconds (at most 1000 packets). */
+export async function readUntil(
+  tun: TunInterface,
+  accept: (packet: Uint8Array) => boolean,
+  ms = 5000,
+): Promise<Uint8Array> {
+  const signal = AbortSignal.timeout(ms);
+  for (let i = 0; i < 1000; i++) {
+    const packet = await tun.read({ signal });
+    if (packet === null) throw new Error("device closed while waiting for a packet");
+    if (accept(packet)) return packet;
+  }
+  throw new Error("no matching packet among 1000");
+}
+
+/** `promise`, or a rejection once `ms` milliseconds pass. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  // A late rejection (a socket closed in a finally) must not go unhandled.
+  promise.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,25 +1,10 @@
 import { listTunDevices, TunError, TunInterface } from "../mod.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals, assertThrows } from "./assert.ts";
-import { interfaceExists, ipJson, kernelTest, sh, uniqueName } from "./kernel.ts";
+import { interfaceExists, ipJson, kernelTest, readUntil, sh, uniqueName } from "./kernel.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const VNET_HDR_SIZE = 10;
-
-/** Reads until `accept` takes a packet, failing after `ms` milliseconds. */
-async function readUntil(
-  tun: TunInterface,
-  accept: (packet: Uint8Array) => boolean,
-  ms = 5000,
-): Promise<Uint8Array> {
-  const signal = AbortSignal.timeout(ms);
-  for (let i = 0; i < 1000; i++) {
-    const packet = await tun.read({ signal });
-    if (packet === null) throw new Error("device closed while waiting for a packet");
-    if (accept(packet)) return packet;
-  }
-  throw new Error("no matching packet among 1000");
-}
 
 const isIpv4Udp = (packet: Uint8Array, offset: number) =>
   packet[offset] >> 4 === 4 && packet[offset + 9] === 17;

@@ -24,7 +24,7 @@ import {
   transportChecksum,
 } from "../packet/mod.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "./assert.ts";
-import { kernelTest, sh, uniqueName } from "./kernel.ts";
+import { kernelTest, readUntil, sh, uniqueName, within } from "./kernel.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -62,6 +62,18 @@ function openTun(prefix: string): Promise<TunInterface> {
   });
 }
 
+/** Reads until `accept` takes the parsed packet, failing after `ms` milliseconds. */
+async function readParsed(
+  device: TunInterface,
+  accept: (layers: ParsedPacket) => boolean,
+  ms = 5000,
+): Promise<Read> {
+  let layers: ParsedPacket | undefined;
+  const link = linkOf(device);
+  const bytes = await readUntil(device, (packet) => accept(layers = parsePacket(packet, link)), ms);
+  return { bytes, layers: layers! };
+}
+
 function linkOf(device: TunInterface): LinkType {
   return device.mode === "tap" ? "ethernet" : "ip";
 }
@@ -69,37 +81,6 @@ function linkOf(device: TunInterface): LinkType {
 interface Read {
   bytes: Uint8Array;
   layers: ParsedPacket;
-}
-
-/** Reads until `accept` takes a packet, failing after `ms` milliseconds. */
-async function readUntil(
-  device: TunInterface,
-  accept: (layers: ParsedPacket) => boolean,
-  ms = 5000,
-): Promise<Read> {
-  const signal = AbortSignal.timeout(ms);
-  for (let i = 0; i < 1000; i++) {
-    const bytes = await device.read({ signal });
-    if (bytes === null) throw new Error("device closed while waiting for a packet");
-    const layers = parsePacket(bytes, linkOf(device));
-    if (accept(layers)) return { bytes, layers };
-  }
-  throw new Error("no matching packet among 1000");
-}
-
-/** `promise`, or a rejection once `ms` milliseconds pass. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  // A late rejection (a socket closed in a finally) must not go unhandled.
-  promise.catch(() => {});
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function ping(flags: readonly string[], destination: string, extra: string[] = []) {
@@ -121,7 +102,7 @@ kernelTest(
     using tun = await openTun("pping");
     for (const { local, remote, pingFlags } of families) {
       const pinging = ping(pingFlags, remote, ["-e", "4660", "-s", "24"]);
-      const { bytes, layers } = await readUntil(
+      const { bytes, layers } = await readParsed(
         tun,
         (p) => p.icmp?.type === 8 || p.icmp?.type === 128,
       );
@@ -159,7 +140,7 @@ kernelTest(
           hostname: remote,
           port: 40201,
         });
-        const { layers } = await readUntil(tun, (p) => p.udp !== undefined);
+        const { layers } = await readParsed(tun, (p) => p.udp !== undefined);
         const ip = ipLayer(layers);
         assertEquals([ip.source, ip.destination], [local, remote]);
         if (layers.ipv4) {
@@ -187,7 +168,7 @@ kernelTest(
     for (const { local, remote } of families) {
       const connecting = Deno.connect({ hostname: remote, port: 40300 });
       connecting.catch(() => {});
-      const { layers } = await readUntil(tun, (p) => p.tcp?.flags.syn === true);
+      const { layers } = await readParsed(tun, (p) => p.tcp?.flags.syn === true);
       const ip = ipLayer(layers);
       const syn = layers.tcp!;
       assertEquals([ip.source, ip.destination], [local, remote]);
@@ -209,7 +190,7 @@ kernelTest(
         assertStrictEquals(conn.localAddr.port, syn.sourcePort);
         assertEquals(conn.remoteAddr.hostname, remote);
         // The kernel's ACK acknowledges the sequence number buildTcp wrote.
-        const ack = await readUntil(tun, (p) => p.tcp?.flags.ack === true && !p.tcp.flags.syn);
+        const ack = await readParsed(tun, (p) => p.tcp?.flags.ack === true && !p.tcp.flags.syn);
         assertStrictEquals(ack.layers.tcp!.acknowledgment, 7001);
         assertStrictEquals(ack.layers.tcp!.sourcePort, syn.sourcePort);
       } finally {
@@ -235,7 +216,7 @@ kernelTest(
         destinationPort: 40400,
       };
       await tun.write(buildTcp({ ...segment, sequence: 5000, flags: { syn: true } }));
-      const { layers } = await readUntil(tun, (p) => p.tcp?.flags.syn === true);
+      const { layers } = await readParsed(tun, (p) => p.tcp?.flags.syn === true);
       const ip = ipLayer(layers);
       const synAck = layers.tcp!;
       assertEquals([ip.source, ip.destination], [local, remote]);
@@ -305,7 +286,7 @@ kernelTest(
       }
     }
 
-    const { layers: arp } = await readUntil(tap, (p) => p.arp?.targetIp === "198.51.100.2");
+    const { layers: arp } = await readParsed(tap, (p) => p.arp?.targetIp === "198.51.100.2");
     assertEquals(arp.ethernet, {
       destination: "ff:ff:ff:ff:ff:ff",
       source: mac,
@@ -320,7 +301,7 @@ kernelTest(
     });
 
     // Duplicate address detection of the link-local address is a solicitation too.
-    const { bytes, layers } = await readUntil(
+    const { bytes, layers } = await readParsed(
       tap,
       (p) => p.icmp?.type === 135 && formatIp(p.payload.subarray(0, 16)) === "2001:db8:1::2",
     );

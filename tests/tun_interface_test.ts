@@ -13,6 +13,7 @@ import {
   ipJson,
   kernelTest,
   openFdCount,
+  readUntil,
   runScript,
   sh,
   uniqueName,
@@ -20,21 +21,6 @@ import {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** Reads until `accept` takes a packet, failing after `ms` milliseconds. */
-async function readUntil(
-  tun: TunInterface,
-  accept: (packet: Uint8Array) => boolean,
-  ms = 5000,
-): Promise<Uint8Array> {
-  const signal = AbortSignal.timeout(ms);
-  for (let i = 0; i < 1000; i++) {
-    const packet = await tun.read({ signal });
-    if (packet === null) throw new Error("device closed while waiting for a packet");
-    if (accept(packet)) return packet;
-  }
-  throw new Error("no matching packet among 1000");
-}
 
 const isIpv4Udp = (packet: Uint8Array, offset = 0) =>
   packet[offset] >> 4 === 4 && packet[offset + 9] === 17;
