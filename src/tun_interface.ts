@@ -326,8 +326,9 @@ export class TunInterface {
       // single-queue attach always takes the flags asked for (a multi-queue
       // device refuses a single-queue attach with EINVAL, and a queue
       // joining it is checked below).
-      // Taken once: every later call addresses the device by index, which a
-      // rename does not change.
+
+      // The index is taken once: every later call addresses the device by
+      // index, which a rename does not change.
       const found = libc().if_nametoindex(cstring(label));
       index = check(
         found === 0 ? -1 : found,
