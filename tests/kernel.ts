@@ -199,3 +199,22 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
     clearTimeout(timer);
   }
 }
+
+/** Whether the bytes at `offset` are an IPv4 UDP packet. */
+export const isIpv4Udp = (packet: Uint8Array, offset = 0): boolean =>
+  packet[offset] >> 4 === 4 && packet[offset + 9] === 17;
+
+/**
+ * The reply to an IPv4 UDP datagram at `offset`: addresses and ports swapped.
+ * Both checksums stay valid, since swapping leaves every sum the same.
+ */
+export function swapUdp(packet: Uint8Array, offset = 0): Uint8Array {
+  const reply = packet.slice();
+  const ip = offset;
+  const udp = offset + (packet[ip] & 0x0f) * 4;
+  reply.set(packet.subarray(ip + 16, ip + 20), ip + 12);
+  reply.set(packet.subarray(ip + 12, ip + 16), ip + 16);
+  reply.set(packet.subarray(udp + 2, udp + 4), udp);
+  reply.set(packet.subarray(udp, udp + 2), udp + 2);
+  return reply;
+}

@@ -1,25 +1,19 @@
 import { listTunDevices, TunError, TunInterface } from "../mod.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals, assertThrows } from "./assert.ts";
-import { interfaceExists, ipJson, kernelTest, readUntil, sh, uniqueName } from "./kernel.ts";
+import {
+  interfaceExists,
+  ipJson,
+  isIpv4Udp,
+  kernelTest,
+  readUntil,
+  sh,
+  swapUdp,
+  uniqueName,
+} from "./kernel.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const VNET_HDR_SIZE = 10;
-
-const isIpv4Udp = (packet: Uint8Array, offset: number) =>
-  packet[offset] >> 4 === 4 && packet[offset + 9] === 17;
-
-/** The datagram's reply: addresses and ports swapped (checksums stay valid). */
-function swapUdp(packet: Uint8Array, offset: number): Uint8Array {
-  const reply = packet.slice();
-  const ip = offset;
-  const udp = offset + (packet[ip] & 0x0f) * 4;
-  reply.set(packet.subarray(ip + 16, ip + 20), ip + 12);
-  reply.set(packet.subarray(ip + 12, ip + 16), ip + 16);
-  reply.set(packet.subarray(udp + 2, udp + 4), udp);
-  reply.set(packet.subarray(udp, udp + 2), udp + 2);
-  return reply;
-}
 
 function openError(options: Parameters<typeof TunInterface.open>[0]): TunError {
   try {

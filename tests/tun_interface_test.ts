@@ -11,31 +11,18 @@ import {
 import {
   interfaceExists,
   ipJson,
+  isIpv4Udp,
   kernelTest,
   openFdCount,
   readUntil,
   runScript,
   sh,
+  swapUdp,
   uniqueName,
 } from "./kernel.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-const isIpv4Udp = (packet: Uint8Array, offset = 0) =>
-  packet[offset] >> 4 === 4 && packet[offset + 9] === 17;
-
-/** The datagram's reply: addresses and ports swapped (checksums stay valid). */
-function swapUdp(packet: Uint8Array, offset = 0): Uint8Array {
-  const reply = packet.slice();
-  const ip = offset;
-  const udp = offset + (packet[ip] & 0x0f) * 4;
-  reply.set(packet.subarray(ip + 16, ip + 20), ip + 12);
-  reply.set(packet.subarray(ip + 12, ip + 16), ip + 16);
-  reply.set(packet.subarray(udp + 2, udp + 4), udp);
-  reply.set(packet.subarray(udp, udp + 2), udp + 2);
-  return reply;
-}
 
 function configure(name: string, cidr: string): void {
   sh(`ip addr add ${cidr} dev ${name} && ip link set ${name} up`);
