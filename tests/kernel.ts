@@ -218,3 +218,43 @@ export function swapUdp(packet: Uint8Array, offset = 0): Uint8Array {
   reply.set(packet.subarray(udp, udp + 2), udp + 2);
   return reply;
 }
+
+/** What {@linkcode udpRoundTrip} saw. */
+export interface UdpRoundTrip {
+  /** The datagram as read from the device, headers included. */
+  packet: Uint8Array;
+  /** What `write()` of the reply returned (absent with `reply: false`). */
+  written?: number;
+  /** The reply's text as the socket received it. */
+  received?: string;
+  /** Where the socket says the reply came from. */
+  from?: Deno.Addr;
+}
+
+/**
+ * Sends `text` from a socket on 192.0.2.1:`port` (the device must hold
+ * 192.0.2.1/24 and be up) to `peer`:5000, reads that datagram from the device
+ * (its IP header at `offset`, after any packet-info or vnet header) and,
+ * unless `reply` is false, writes back the swapped reply and receives it.
+ */
+export async function udpRoundTrip(
+  tun: TunInterface,
+  options: { port: number; peer: string; text: string; offset?: number; reply?: boolean },
+): Promise<UdpRoundTrip> {
+  const { port, peer, text, offset = 0, reply = true } = options;
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "192.0.2.1", port });
+  try {
+    await socket.send(new TextEncoder().encode(text), {
+      transport: "udp",
+      hostname: peer,
+      port: 5000,
+    });
+    const packet = await readUntil(tun, (p) => isIpv4Udp(p, offset));
+    if (!reply) return { packet };
+    const written = await tun.write(swapUdp(packet, offset));
+    const [data, from] = await socket.receive();
+    return { packet, written, received: decoder.decode(data), from };
+  } finally {
+    socket.close();
+  }
+}

@@ -1,18 +1,7 @@
 import { listTunDevices, TunError, TunInterface } from "../mod.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals, assertThrows } from "./assert.ts";
-import {
-  interfaceExists,
-  ipJson,
-  isIpv4Udp,
-  kernelTest,
-  readUntil,
-  sh,
-  swapUdp,
-  uniqueName,
-} from "./kernel.ts";
+import { interfaceExists, ipJson, kernelTest, sh, udpRoundTrip, uniqueName } from "./kernel.ts";
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const VNET_HDR_SIZE = 10;
 
 function openError(options: Parameters<typeof TunInterface.open>[0]): TunError {
@@ -69,24 +58,17 @@ kernelTest(
     assertStrictEquals(tun.multiQueue, false);
     assertStrictEquals(ipJson(`-N -d link show ${tun.name}`)[0].linkinfo.info_data.vnet_hdr, true);
     sh(`ip addr add 192.0.2.1/24 dev ${tun.name} && ip link set ${tun.name} up`);
-    const socket = Deno.listenDatagram({ transport: "udp", hostname: "192.0.2.1", port: 40010 });
-    try {
-      await socket.send(encoder.encode("vnet"), {
-        transport: "udp",
-        hostname: "192.0.2.80",
-        port: 5000,
-      });
-      const packet = await readUntil(tun, (p) => isIpv4Udp(p, VNET_HDR_SIZE));
-      // Offloads are off: no GSO, no checksum left to the reader.
-      assertEquals([...packet.subarray(0, VNET_HDR_SIZE)], new Array(VNET_HDR_SIZE).fill(0));
-      assertStrictEquals(packet.length, VNET_HDR_SIZE + 28 + 4);
-      assertEquals([...packet.subarray(VNET_HDR_SIZE + 16, VNET_HDR_SIZE + 20)], [192, 0, 2, 80]);
-      await tun.write(swapUdp(packet, VNET_HDR_SIZE));
-      const [data] = await socket.receive();
-      assertEquals(decoder.decode(data), "vnet");
-    } finally {
-      socket.close();
-    }
+    const { packet, received } = await udpRoundTrip(tun, {
+      port: 40010,
+      peer: "192.0.2.80",
+      text: "vnet",
+      offset: VNET_HDR_SIZE,
+    });
+    // Offloads are off: no GSO, no checksum left to the reader.
+    assertEquals([...packet.subarray(0, VNET_HDR_SIZE)], new Array(VNET_HDR_SIZE).fill(0));
+    assertStrictEquals(packet.length, VNET_HDR_SIZE + 28 + 4);
+    assertEquals([...packet.subarray(VNET_HDR_SIZE + 16, VNET_HDR_SIZE + 20)], [192, 0, 2, 80]);
+    assertEquals(received, "vnet");
   },
 );
 
@@ -99,19 +81,15 @@ kernelTest(
       vnetHeader: true,
     });
     sh(`ip addr add 192.0.2.1/24 dev ${tun.name} && ip link set ${tun.name} up`);
-    const socket = Deno.listenDatagram({ transport: "udp", hostname: "192.0.2.1", port: 40011 });
-    try {
-      await socket.send(encoder.encode("both"), {
-        transport: "udp",
-        hostname: "192.0.2.81",
-        port: 5000,
-      });
-      const packet = await readUntil(tun, (p) => isIpv4Udp(p, 4 + VNET_HDR_SIZE));
-      assertEquals([...packet.subarray(0, 4)], [0, 0, 0x08, 0x00]);
-      assertEquals([...packet.subarray(4, 4 + VNET_HDR_SIZE)], new Array(VNET_HDR_SIZE).fill(0));
-    } finally {
-      socket.close();
-    }
+    const { packet } = await udpRoundTrip(tun, {
+      port: 40011,
+      peer: "192.0.2.81",
+      text: "both",
+      offset: 4 + VNET_HDR_SIZE,
+      reply: false,
+    });
+    assertEquals([...packet.subarray(0, 4)], [0, 0, 0x08, 0x00]);
+    assertEquals([...packet.subarray(4, 4 + VNET_HDR_SIZE)], new Array(VNET_HDR_SIZE).fill(0));
   },
 );
 

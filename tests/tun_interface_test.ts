@@ -18,6 +18,7 @@ import {
   runScript,
   sh,
   swapUdp,
+  udpRoundTrip,
   uniqueName,
 } from "./kernel.ts";
 
@@ -33,22 +34,17 @@ kernelTest(
   async () => {
     using tun = TunInterface.open({ name: uniqueName("udp") });
     configure(tun.name, "192.0.2.1/24");
-    const socket = Deno.listenDatagram({ transport: "udp", hostname: "192.0.2.1", port: 40000 });
-    try {
-      const peer = { transport: "udp", hostname: "192.0.2.77", port: 5000 } as const;
-      await socket.send(encoder.encode("hello tun"), peer);
-      const packet = await readUntil(tun, (p) => isIpv4Udp(p));
-      assertEquals([...packet.subarray(12, 16)], [192, 0, 2, 1]);
-      assertEquals([...packet.subarray(16, 20)], [192, 0, 2, 77]);
-      assertEquals(decoder.decode(packet.subarray(28)), "hello tun");
-
-      assertStrictEquals(await tun.write(swapUdp(packet)), packet.length);
-      const [data, from] = await socket.receive();
-      assertEquals(decoder.decode(data), "hello tun");
-      assertEquals(from, peer);
-    } finally {
-      socket.close();
-    }
+    const { packet, written, received, from } = await udpRoundTrip(tun, {
+      port: 40000,
+      peer: "192.0.2.77",
+      text: "hello tun",
+    });
+    assertEquals([...packet.subarray(12, 16)], [192, 0, 2, 1]);
+    assertEquals([...packet.subarray(16, 20)], [192, 0, 2, 77]);
+    assertEquals(decoder.decode(packet.subarray(28)), "hello tun");
+    assertStrictEquals(written, packet.length);
+    assertEquals(received, "hello tun");
+    assertEquals(from, { transport: "udp", hostname: "192.0.2.77", port: 5000 });
   },
 );
 
@@ -118,22 +114,15 @@ kernelTest("packetInfo adds the 4-byte flags and protocol header to reads and wr
   assertStrictEquals(tun.packetInfo, true);
   assertStrictEquals(ipJson(`-N -d link show ${tun.name}`)[0].linkinfo.info_data.pi, true);
   configure(tun.name, "192.0.2.1/24");
-  const socket = Deno.listenDatagram({ transport: "udp", hostname: "192.0.2.1", port: 40003 });
-  try {
-    await socket.send(encoder.encode("pi"), {
-      transport: "udp",
-      hostname: "192.0.2.79",
-      port: 5000,
-    });
-    const packet = await readUntil(tun, (p) => isIpv4Udp(p, 4));
-    assertEquals([...packet.subarray(0, 4)], [0, 0, 0x08, 0x00]);
-    assertStrictEquals(packet.length, 4 + 28 + 2);
-    await tun.write(swapUdp(packet, 4));
-    const [data] = await socket.receive();
-    assertEquals(decoder.decode(data), "pi");
-  } finally {
-    socket.close();
-  }
+  const { packet, received } = await udpRoundTrip(tun, {
+    port: 40003,
+    peer: "192.0.2.79",
+    text: "pi",
+    offset: 4,
+  });
+  assertEquals([...packet.subarray(0, 4)], [0, 0, 0x08, 0x00]);
+  assertStrictEquals(packet.length, 4 + 28 + 2);
+  assertEquals(received, "pi");
 });
 
 kernelTest(
