@@ -86,3 +86,16 @@ export const SIOCGIFINDEX = 0x8933;
 export const SIOCGIFTXQLEN = 0x8942;
 export const SIOCSIFTXQLEN = 0x8943;
 export const ARPHRD_ETHER = 1;
+
+// USO offload bits (Linux 6.2+)
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
+
+// epoll
+export const EPOLL_CLOEXEC = 0o2000000;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLLIN = 0x001;
+export const EPOLLOUT = 0x004;
+export const EPOLLERR = 0x008;
+export const EPOLLHUP = 0x010;
+export const EPOLLET = 0x80000000;

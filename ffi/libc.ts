@@ -5,7 +5,8 @@
  *
  * Every symbol but `poll` is a synchronous call: TUN reads and writes on a
  * non-blocking fd never wait, and errno must be read on the thread that made
- * the call. `poll` is the only wait, run on Deno's blocking pool.
+ * the call. `poll` is the only wait, run on Deno's blocking pool, and it only
+ * ever watches an epoll fd, never a device fd.
  *
  * @module
  */
@@ -17,9 +18,16 @@ export const libcSymbols = {
   // int close(int fd);
   close: { parameters: ["i32"], result: "i32" },
   // ssize_t read(int fd, void *buf, size_t count);
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // The result is taken as its low 32 bits: a packet is far below 2 GiB and
+  // -1 stays -1, and an "isize" result would cost a BigInt on every call.
+  read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  // ssize_t read(int fd, void *buf, size_t count);
+  // The same symbol with the buffer as an address: reading into a slab at an
+  // offset then needs no view object per packet.
+  read_address: { name: "read", parameters: ["i32", "usize", "usize"], result: "i32" },
   // ssize_t write(int fd, const void *buf, size_t count);
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // The result is narrowed as read's is.
+  write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   // int ioctl(int fd, unsigned long request, void *argp);
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
   // int ioctl(int fd, unsigned long request, unsigned long arg);
@@ -36,6 +44,13 @@ export const libcSymbols = {
     result: "i32",
     nonblocking: true,
   },
+  // int epoll_create1(int flags);
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  // int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  // int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout);
+  // Only ever called with timeout 0, after poll() said the epoll fd is ready.
+  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   // int eventfd(unsigned int initval, int flags);
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   // int *__errno_location(void);

@@ -15,6 +15,8 @@ export interface TunErrorOptions {
   action: string;
   /** What to do about it; a default is chosen from the errno and call when omitted. */
   hint?: string;
+  /** For a batch write that failed part-way: how many packets were written before it. */
+  written?: number;
 }
 
 /**
@@ -44,6 +46,12 @@ export class TunError extends Error {
   readonly errno: number;
   /** The call that failed, e.g. `"ioctl(TUNSETIFF)"`. */
   readonly syscall: string;
+  /**
+   * Set when `TunInterface.writeBatch()` failed part-way: how many
+   * packets of the batch the kernel took before the failure (they are not
+   * written again; the rest were not written).
+   */
+  readonly written?: number;
 
   /** Builds the error and its message from the errno and the failed call. */
   constructor(options: TunErrorOptions) {
@@ -57,6 +65,7 @@ export class TunError extends Error {
     this.code = code;
     this.errno = options.errno;
     this.syscall = options.syscall;
+    if (options.written !== undefined) this.written = options.written;
   }
 }
 

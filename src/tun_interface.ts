@@ -4,6 +4,8 @@
  * @module
  */
 import {
+  IFF_ATTACH_QUEUE,
+  IFF_DETACH_QUEUE,
   IFF_MULTI_QUEUE,
   IFF_NO_PI,
   IFF_TAP,
@@ -17,12 +19,12 @@ import {
   TUNSETCARRIER,
   TUNSETGROUP,
   TUNSETIFF,
-  TUNSETOFFLOAD,
   TUNSETOWNER,
   TUNSETPERSIST,
+  TUNSETQUEUE,
   TUNSETVNETHDRSZ,
 } from "../ffi/constants.ts";
-import { EAGAIN, EBADF, EEXIST, EINTR, EINVAL, errno } from "../ffi/errno.ts";
+import { EBADF, EEXIST, EINVAL } from "../ffi/errno.ts";
 import { ifr_name, ifreq, set_ifr_flags } from "../ffi/ifreq.ts";
 import { cstring, libc } from "../ffi/libc.ts";
 import { formatMac } from "../packet/address.ts";
@@ -46,8 +48,11 @@ import {
   validateTxQueueLength,
 } from "./link_config.ts";
 import type { Link } from "./netlink.ts";
+import { parseOffload, SEGMENTATION_OFFLOADS, setOffload, type TunOffloadOptions } from "./offload.ts";
 import { applyOpenConfig, parseOpenConfig } from "./open_config.ts";
-import { Readiness } from "./readiness.ts";
+import { MAX_IP_PACKET, PacketIo } from "./packet_io.ts";
+import { packetReadable, packetWritable } from "./packet_streams.ts";
+import { closeFds, Readiness, type ReadinessFds } from "./readiness.ts";
 import {
   addRoute,
   listRoutes,
@@ -61,6 +66,7 @@ import { TunError } from "./tun_error.ts";
 import {
   describe,
   validateId,
+  validateInteger,
   validateInterfaceName,
   validateOptionalBoolean,
 } from "./validate.ts";
@@ -89,13 +95,31 @@ export interface TunOpenOptions {
    * the 10-byte `struct virtio_net_hdr` (after the packet-information header
    * when `packetInfo` is set too): `u8 flags`, `u8 gso_type`,
    * `le16 hdr_len`, `le16 gso_size`, `le16 csum_start`, `le16 csum_offset`.
-   * Offloads stay off, so the kernel hands over no GSO packet and no
-   * checksum to complete: `gso_type` is 0 (`VIRTIO_NET_HDR_GSO_NONE`) and
-   * `flags` 0, or 2 (`VIRTIO_NET_HDR_F_DATA_VALID`) for a packet whose
-   * checksum was already verified. Writes may start with ten zero bytes.
-   * Default `false`.
+   * Without `offload`, the kernel hands over no GSO packet and no checksum
+   * to complete: `gso_type` is 0 (`VIRTIO_NET_HDR_GSO_NONE`) and `flags` 0,
+   * or 2 (`VIRTIO_NET_HDR_F_DATA_VALID`) for a packet whose checksum was
+   * already verified. Writes may start with ten zero bytes. Default `false`.
    */
   vnetHeader?: boolean;
+  /**
+   * Offloads to turn on (`TUNSETOFFLOAD`); needs `vnetHeader: true`. With
+   * `tso4`/`tso6`/`uso4`/`uso6`, reads may return super-packets of up to
+   * 64 KiB that the header says how to cut (`gsoSplit` in the packet
+   * toolkit), and writes may hand the kernel such super-packets
+   * (`groCoalesce`): one system call then moves what would take dozens.
+   * Omitted, every offload is off, also on a persistent device where an
+   * earlier user left some on. An offload the kernel lacks is a
+   * {@linkcode TunError} naming it.
+   */
+  offload?: TunOffloadOptions;
+  /**
+   * Microseconds to keep retrying a read that found nothing before waiting
+   * in `poll()`, which costs tens of microseconds to wake from. Spinning
+   * trades a busy core (and a blocked event loop for that long) for
+   * latency: worth it for request-response traffic, not for bulk. 0 to
+   * 1000000; default 0 (wait at once).
+   */
+  busyPoll?: number;
   /**
    * With `true` (`IFF_MULTI_QUEUE`), the device is multi-queue: several
    * handles (in this process or others) may attach the same name, each
@@ -146,26 +170,21 @@ export interface TunReadOptions {
   signal?: AbortSignal;
 }
 
-/** The largest packet `write()` accepts: the largest an IP length field can say. */
-export const MAX_PACKET_SIZE = 65535;
+/**
+ * The largest IP packet `write()` accepts: the largest an IP length field can
+ * say. The headers the device adds (packet information, virtio-net header,
+ * Ethernet and VLAN for TAP) come on top.
+ */
+export const MAX_PACKET_SIZE: number = MAX_IP_PACKET;
 
 // sizeof(struct virtio_net_hdr): the header without num_buffers.
 const VNET_HDR_SIZE = 10;
-
-// Room for the largest frame and every header the kernel may put before it.
-const READ_BUFFER_SIZE = 65536 + 64;
-const READ_BUFFER_SIZE_N = BigInt(READ_BUFFER_SIZE);
-
-interface HeldFds {
-  fd: number;
-  eventFd: number;
-}
+const PACKET_INFO_SIZE = 4;
+// An Ethernet header with one 802.1Q tag, which the kernel may insert.
+const ETHERNET_HEADER_ROOM = 18;
 
 // Holds fd numbers only: holding the instance would keep it alive forever.
-const forgotten = new FinalizationRegistry<HeldFds>(({ fd, eventFd }) => {
-  libc().close(fd);
-  libc().close(eventFd);
-});
+const forgotten = new FinalizationRegistry<ReadinessFds>(closeFds);
 
 /**
  * An attached TUN or TAP device: read packets the kernel routes into it,
@@ -194,9 +213,8 @@ export class TunInterface {
   readonly #vnetHeader: boolean;
   readonly #multiQueue: boolean;
   readonly #link: Link;
-  readonly #readBuffer = new Uint8Array(READ_BUFFER_SIZE);
+  readonly #io: PacketIo;
   #closed = false;
-  #writeTail: Promise<unknown> | undefined;
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
 
@@ -205,8 +223,9 @@ export class TunInterface {
     readiness: Readiness,
     name: string,
     mode: TunMode,
-    flags: { packetInfo: boolean; vnetHeader: boolean; multiQueue: boolean },
+    flags: { packetInfo: boolean; vnetHeader: boolean; multiQueue: boolean; offload: number },
     index: number,
+    busyPoll: number,
   ) {
     this.#fd = fd;
     this.#readiness = readiness;
@@ -223,7 +242,17 @@ export class TunInterface {
         return closed();
       },
     };
-    forgotten.register(this, { fd, eventFd: readiness.eventFd }, this);
+    this.#io = new PacketIo({
+      fd,
+      readiness,
+      device: this.#link.device,
+      headerRoom: (flags.packetInfo ? PACKET_INFO_SIZE : 0) +
+        (flags.vnetHeader ? VNET_HDR_SIZE : 0) + (mode === "tap" ? ETHERNET_HEADER_ROOM : 0),
+      gso: (flags.offload & SEGMENTATION_OFFLOADS) !== 0,
+      readMtu: () => readLink(this.#link, `read the MTU of ${this.#link.device}`).mtu,
+      busyPoll,
+    });
+    forgotten.register(this, readiness.fds, this);
   }
 
   /**
@@ -279,6 +308,10 @@ export class TunInterface {
     const exclusive = validateOptionalBoolean(options.exclusive, "exclusive") ?? false;
     const owner = options.owner === undefined ? undefined : validateId(options.owner, "owner");
     const group = options.group === undefined ? undefined : validateId(options.group, "group");
+    const offload = parseOffload(options.offload, vnetHeader);
+    const busyPoll = options.busyPoll === undefined
+      ? 0
+      : validateInteger(options.busyPoll, "busyPoll", 0, 1_000_000);
     const config = parseOpenConfig(options);
 
     const kind = mode.toUpperCase();
@@ -289,14 +322,8 @@ export class TunInterface {
       "open(/dev/net/tun)",
       () => `open /dev/net/tun for ${describeDevice()}`,
     );
-    let readiness: Readiness;
-    let index: number;
-    try {
-      readiness = new Readiness(fd, describeDevice);
-    } catch (error) {
-      libc().close(fd);
-      throw error;
-    }
+    let readiness: Readiness | undefined;
+    let tun: TunInterface | undefined;
     try {
       const wanted = (mode === "tap" ? IFF_TAP : IFF_TUN) | (packetInfo ? 0 : IFF_NO_PI) |
         (vnetHeader ? IFF_VNET_HDR : 0) | (multiQueue ? IFF_MULTI_QUEUE : 0) |
@@ -330,7 +357,7 @@ export class TunInterface {
       // The index is taken once: every later call addresses the device by
       // index, which a rename does not change.
       const found = libc().if_nametoindex(cstring(label));
-      index = check(
+      const index = check(
         found === 0 ? -1 : found,
         "if_nametoindex",
         () => `find the index of ${describeDevice()}`,
@@ -353,9 +380,8 @@ export class TunInterface {
         }
       }
       // An offload mask set by an earlier user survives on a persistent
-      // device; offloads would put packets larger than the MTU and with
-      // checksums left to do into reads, so they stay off, vnet header or not.
-      ioctlValue(fd, TUNSETOFFLOAD, 0, `clear offloads of ${describeDevice()}`);
+      // device, so it is always set: to 0 unless offloads were asked for.
+      setOffload(fd, offload, describeDevice());
       if (vnetHeader) {
         // The size is the device's and survives too: make it the documented 10.
         ioctl(
@@ -382,6 +408,18 @@ export class TunInterface {
         );
       }
       applyOpenConfig({ index, device: describeDevice(), closed: false }, config);
+      // Only an attached fd can be watched: an unattached TUN fd answers
+      // poll with EPOLLERR and never registers for a wake-up.
+      readiness = new Readiness(fd, describeDevice);
+      tun = new TunInterface(
+        fd,
+        readiness,
+        label,
+        mode,
+        { packetInfo, vnetHeader, multiQueue, offload },
+        index,
+        busyPoll,
+      );
       // Last, so that every failure above leaves a device this call created
       // non-persistent, and closing the fd removes it.
       if (persist !== undefined) {
@@ -392,15 +430,14 @@ export class TunInterface {
           `make ${describeDevice()} ${persist ? "persistent" : "non-persistent"}`,
         );
       }
+      return tun;
     } catch (error) {
-      readiness.close();
+      // Each owns the fd once made: the handle also leaves the finalizer.
+      if (tun) tun.close();
+      else if (readiness) readiness.close();
+      else libc().close(fd);
       throw error;
     }
-    return new TunInterface(fd, readiness, label, mode, {
-      packetInfo,
-      vnetHeader,
-      multiQueue,
-    }, index);
   }
 
   /**
@@ -454,8 +491,37 @@ export class TunInterface {
   }
 
   /**
-   * The next packet the kernel sent into the device, as a fresh array of
-   * exactly its length; `null` once the device is closed.
+   * The least length of a buffer that {@linkcode TunInterface.readInto} and
+   * {@linkcode TunInterface.readBatch} accept: the largest packet the device
+   * can hand over (its MTU, or 65535 bytes with a segmentation offload) plus
+   * every header it puts before it (4 bytes of packet information, 10 of
+   * virtio-net header, 18 of Ethernet and VLAN header for TAP). The kernel
+   * cuts a longer packet to the buffer without a word, so shorter buffers
+   * are refused. It follows {@linkcode TunInterface.setMtu}; an MTU raised
+   * by someone else is noticed on the first packet that fills a buffer,
+   * which then fails with `EMSGSIZE` rather than pass for whole.
+   *
+   * @example Buffers for a batch read
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({ mtu: 9000 });
+   * const buffers = Array.from({ length: 64 }, () => new Uint8Array(tun.readBufferSize));
+   * ```
+   */
+  get readBufferSize(): number {
+    return this.#io.readBufferSize;
+  }
+
+  /**
+   * The next packet the kernel sent into the device, exactly its length;
+   * `null` once the device is closed.
+   *
+   * Each packet is its own `Uint8Array` whose bytes never change afterwards,
+   * but to spare an allocation per packet it is a view into a shared slab
+   * (`packet.buffer`, 256 KiB) that holds the packets read before and after
+   * it: use `packet.byteOffset` with `packet.buffer`, and `packet.slice()`
+   * for a copy to keep for long (a slab lives as long as any of its packets).
    *
    * @example Read one packet, giving up after a second
    * ```ts ignore
@@ -465,31 +531,70 @@ export class TunInterface {
    * const packet = await tun.read({ signal: AbortSignal.timeout(1000) });
    * ```
    */
-  async read(options?: TunReadOptions): Promise<Uint8Array | null> {
-    const signal = options?.signal;
-    signal?.throwIfAborted();
-    while (!this.#closed) {
-      const packet = this.#readNow();
-      if (packet) return packet;
-      if (!await this.#readiness.wait("read", signal)) break;
-    }
-    return null;
-  }
-
-  /** The next queued packet, or undefined when the kernel has none now. */
-  #readNow(): Uint8Array | undefined {
-    const buffer = this.#readBuffer;
-    const length = Number(libc().read(this.#fd, buffer, READ_BUFFER_SIZE_N));
-    if (length >= 0) return buffer.slice(0, length);
-    const code = errno();
-    if (code !== EAGAIN && code !== EINTR) throw this.#error(code, "read", "read from");
-    return undefined;
+  read(options?: TunReadOptions): Promise<Uint8Array | null> {
+    return this.#io.read(options?.signal);
   }
 
   /**
-   * Writes one whole packet (with its packet-information header when
-   * `packetInfo` is set) and resolves to the bytes written. When the kernel
-   * has no room it waits until there is: no packet is dropped silently.
+   * Reads one packet into `buffer` and resolves to its length (`null` once
+   * the device is closed): no allocation at all. `buffer` must hold at least
+   * {@linkcode TunInterface.readBufferSize} bytes (a RangeError otherwise,
+   * before anything is read).
+   *
+   * @example Reuse one buffer for every packet
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open();
+   * const buffer = new Uint8Array(tun.readBufferSize);
+   * let length;
+   * while ((length = await tun.readInto(buffer)) !== null) {
+   *   console.log(buffer.subarray(0, length));
+   * }
+   * ```
+   */
+  readInto(buffer: Uint8Array, options?: TunReadOptions): Promise<number | null> {
+    return this.#io.readInto(buffer, options?.signal);
+  }
+
+  /**
+   * Reads as many packets as the kernel has queued, at least one and at
+   * most `buffers.length`: packet `i` goes into `buffers[i]`, its length into
+   * `sizes[i]`, and the promise resolves to the count (`null` once closed).
+   * It waits only when no packet is queued, and returns as soon as one is
+   * read; one system call per packet and nothing allocated per packet. Each
+   * buffer must hold {@linkcode TunInterface.readBufferSize} bytes and
+   * `sizes` must have room for a length per buffer (checked before any
+   * read). Aborting rejects a waiting call and loses no packet. A read that
+   * fails after some packets were read returns those; the failure comes
+   * with the next call.
+   *
+   * @example Drain the queue 64 packets at a time
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open();
+   * const buffers = Array.from({ length: 64 }, () => new Uint8Array(tun.readBufferSize));
+   * const sizes = new Uint32Array(buffers.length);
+   * let count;
+   * while ((count = await tun.readBatch(buffers, sizes)) !== null) {
+   *   for (let i = 0; i < count; i++) console.log(buffers[i].subarray(0, sizes[i]));
+   * }
+   * ```
+   */
+  readBatch(
+    buffers: Uint8Array[],
+    sizes: Uint32Array | number[],
+    options?: TunReadOptions,
+  ): Promise<number | null> {
+    return this.#io.readBatch(buffers, sizes, options?.signal);
+  }
+
+  /**
+   * Writes one whole packet (with the headers the device takes before it:
+   * packet information, virtio-net header) and resolves to the bytes
+   * written. When the kernel has no room it waits until there is: no packet
+   * is dropped silently, and writes keep their order.
    *
    * @example Hand the kernel an IPv4 packet
    * ```ts ignore
@@ -500,50 +605,32 @@ export class TunInterface {
    * await tun.write(packet);
    * ```
    */
-  async write(packet: Uint8Array): Promise<number> {
-    if (!(packet instanceof Uint8Array)) {
-      throw new TypeError(
-        `Packet must be a Uint8Array, got ${describe(packet)}`,
-      );
-    }
-    if (packet.length === 0 || packet.length > MAX_PACKET_SIZE) {
-      throw new RangeError(
-        `Packet must be 1 to ${MAX_PACKET_SIZE} bytes long, got ${packet.length}`,
-      );
-    }
-    if (this.#closed) throw this.#error(EBADF, "write", "write to");
-    if (this.#writeTail === undefined) {
-      const written = this.#tryWrite(packet);
-      if (written >= 0) return written;
-    }
-    // Queue behind earlier writes that are waiting, so packets keep their order.
-    const result = (this.#writeTail ?? Promise.resolve()).then(() => this.#writeWhenReady(packet));
-    const tail = result.then(() => {}, () => {});
-    this.#writeTail = tail;
-    tail.then(() => {
-      if (this.#writeTail === tail) this.#writeTail = undefined;
-    });
-    return await result;
+  write(packet: Uint8Array): Promise<number> {
+    return this.#io.write(packet);
   }
 
-  /** Written bytes, or -1 when the kernel would block. */
-  #tryWrite(packet: Uint8Array): number {
-    const written = Number(
-      libc().write(this.#fd, packet, BigInt(packet.length)),
-    );
-    if (written >= 0) return written;
-    const code = errno();
-    if (code === EAGAIN || code === EINTR) return -1;
-    throw this.#error(code, "write", "write to");
-  }
-
-  async #writeWhenReady(packet: Uint8Array): Promise<number> {
-    while (!this.#closed) {
-      const written = this.#tryWrite(packet);
-      if (written >= 0) return written;
-      if (!await this.#readiness.wait("write")) break;
-    }
-    throw this.#error(EBADF, "write", "write to");
+  /**
+   * Writes every packet, in order and after any write still waiting, and
+   * resolves to how many were written (all of them). Waits for room as
+   * {@linkcode TunInterface.write} does; one system call per packet and
+   * nothing allocated per packet. Every packet is checked before the first
+   * is written. When the kernel refuses one, the {@linkcode TunError}'s
+   * `written` says how many went before it; the rest were not written.
+   *
+   * @example Forward a batch from one device to another
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using a = TunInterface.open();
+   * using b = TunInterface.open();
+   * const buffers = Array.from({ length: 64 }, () => new Uint8Array(a.readBufferSize));
+   * const sizes = new Uint32Array(buffers.length);
+   * const count = await a.readBatch(buffers, sizes);
+   * if (count) await b.writeBatch(buffers.slice(0, count).map((b, i) => b.subarray(0, sizes[i])));
+   * ```
+   */
+  writeBatch(packets: Uint8Array[]): Promise<number> {
+    return this.#io.writeBatch(packets);
   }
 
   /**
@@ -573,7 +660,7 @@ export class TunInterface {
     const iterator: AsyncIterableIterator<Uint8Array> = {
       next: async () => {
         signal?.throwIfAborted();
-        const packet = (!this.#closed && this.#readNow()) || await this.read(options);
+        const packet = (!this.#closed && this.#io.readNow()) || await this.#io.read(signal);
         return packet ? { done: false, value: packet } : done;
       },
       return: () => Promise.resolve(done),
@@ -603,14 +690,7 @@ export class TunInterface {
    * ```
    */
   get readable(): ReadableStream<Uint8Array> {
-    this.#readable ??= new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        const packet = (!this.#closed && this.#readNow()) || await this.read();
-        if (packet) controller.enqueue(packet);
-        else controller.close();
-      },
-      cancel: () => this.close(),
-    }, { highWaterMark: 0 });
+    this.#readable ??= packetReadable(this.#io, () => this.close());
     return this.#readable;
   }
 
@@ -629,19 +709,15 @@ export class TunInterface {
    * ```
    */
   get writable(): WritableStream<Uint8Array> {
-    this.#writable ??= new WritableStream<Uint8Array>({
-      write: async (packet) => {
-        await this.write(packet);
-      },
-    }, { highWaterMark: 1 });
+    this.#writable ??= packetWritable(this.#io);
     return this.#writable;
   }
 
   /**
-   * Detaches from the device (which goes away unless it is persistent).
-   * Idempotent. Every pending read resolves `null` at once, iterators end,
-   * waiting writes reject, and the fd is released as soon as no `poll()`
-   * can still be watching it.
+   * Detaches from the device and closes its fd: when `close()` returns, the
+   * device is gone (unless it is persistent or has other queues) and its
+   * name is free. Idempotent. Every pending read resolves `null`, iterators
+   * end, and waiting writes reject with `EBADF`.
    *
    * @example Close from a signal handler
    * ```ts ignore
@@ -656,6 +732,7 @@ export class TunInterface {
     if (this.#closed) return;
     this.#closed = true;
     forgotten.unregister(this);
+    this.#io.close();
     this.#readiness.close();
   }
 
@@ -717,6 +794,7 @@ export class TunInterface {
    */
   setMtu(mtu: number): void {
     setMtu(this.#link, validateMtu(mtu));
+    this.#io.refreshReadBufferSize();
   }
 
   /**
@@ -959,6 +1037,65 @@ export class TunInterface {
       new Uint8Array(new Int32Array([on ? 1 : 0]).buffer),
       `${verb} ${this.#link.device}`,
     );
+  }
+
+  /**
+   * Takes this handle's queue out of its multi-queue device
+   * (`TUNSETQUEUE` with `IFF_DETACH_QUEUE`): the kernel stops giving it
+   * packets and spreads the flows over the other queues; the device stays.
+   * While detached, reads and writes fail with `EBADFD`, and a pending read
+   * fails so. Throws a TypeError on a handle that is not multi-queue.
+   *
+   * @example Drain one queue's share into the others
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using a = TunInterface.open({ name: "mq0", multiQueue: true });
+   * using b = TunInterface.open({ name: "mq0", multiQueue: true });
+   * a.detachQueue(); // every flow now goes to b
+   * a.attachQueue();
+   * ```
+   */
+  detachQueue(): void {
+    this.#setQueue(false);
+  }
+
+  /**
+   * Puts a queue taken out with {@linkcode TunInterface.detachQueue} back
+   * into its device (`TUNSETQUEUE` with `IFF_ATTACH_QUEUE`); the kernel
+   * spreads flows over it again. Fails with `EINVAL` when the queue is
+   * already attached.
+   *
+   * @example Take a queue out while it is busy elsewhere
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using queue = TunInterface.open({ name: "mq0", multiQueue: true });
+   * queue.detachQueue();
+   * queue.attachQueue();
+   * ```
+   */
+  attachQueue(): void {
+    this.#setQueue(true);
+  }
+
+  #setQueue(attach: boolean): void {
+    const verb = `${attach ? "attach" : "detach"} a queue of`;
+    if (!this.#multiQueue) {
+      throw new TypeError(
+        `Cannot ${verb} ${this.#link.device}: the handle is not multi-queue ` +
+          `(open it with multiQueue: true)`,
+      );
+    }
+    if (this.#closed) throw this.#error(EBADF, "ioctl(TUNSETQUEUE)", verb);
+    ioctl(
+      this.#fd,
+      TUNSETQUEUE,
+      set_ifr_flags(ifreq(), attach ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE),
+      `${verb} ${this.#link.device}`,
+      { [EINVAL]: `the queue is already ${attach ? "attached" : "detached"}` },
+    );
+    this.#io.detached = !attach;
   }
 
   /**

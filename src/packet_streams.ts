@@ -1,0 +1,35 @@
+/**
+ * A device's packets as web streams, over its {@linkcode PacketIo}.
+ *
+ * @module
+ */
+import type { PacketIo } from "./packet_io.ts";
+
+/**
+ * A pull-based stream of packets: nothing is read until the consumer asks,
+ * so a slow consumer leaves packets in the kernel's queue. `cancel` runs
+ * when the consumer cancels the stream.
+ */
+export function packetReadable(io: PacketIo, cancel: () => void): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      const packet = (!io.closed && io.readNow()) || await io.read(undefined);
+      if (packet) controller.enqueue(packet);
+      else controller.close();
+    },
+    cancel,
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * A stream that writes each chunk as one packet. A chunk the kernel has room
+ * for is written at once, without a promise; only a full queue makes the
+ * stream wait.
+ */
+export function packetWritable(io: PacketIo): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    write: (packet) => {
+      if (io.tryWrite(packet) < 0) return io.write(packet).then(() => {});
+    },
+  }, { highWaterMark: 1 });
+}
