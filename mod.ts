@@ -31,6 +31,7 @@ export {
 } from "./src/device_info.ts";
 export type { TunAddress, TunAddressOptions } from "./src/address_config.ts";
 export type { TunRoute, TunRouteOptions } from "./src/route_config.ts";
+export type { TunOffloadOptions } from "./src/offload.ts";
 
 // The packet toolkit, also its own entry point `@tuntap/tuntap/packet`.
 export * from "./packet/mod.ts";

@@ -1,18 +1,34 @@
 /**
- * The tuntap benchmark: packets per second through a TUN device, the
- * TypeScript library against a C program doing the same work, run side by
- * side in interleaved rounds (C, TS, C, TS…) so that both see the same
- * machine. `deno task bench` runs it inside a private network namespace;
- * it refuses to run anywhere else.
+ * The tuntap benchmark: the library against a C program doing the same work,
+ * run side by side in interleaved rounds (C, library, C, library…) so that
+ * both see the same machine, compared by the ratio of their medians. The
+ * read and write cases are here (with ts_bench.ts and tun_bench.c); the
+ * forward, multi-queue and latency cases are in forward.ts.
+ * `deno task bench` runs it inside a private network namespace; it refuses
+ * to run anywhere else.
  *
- *   deno task bench [--rounds N] [--only write64,read64,…] [--no-streams]
- *                   [--compare PATH/mod.ts] [--json]   (all options: --help)
+ *   deno task bench [--quick] [--tiny] [--rounds N] [--only PREFIX,…] [--out DIR]
+ *                   [--compare PATH/mod.ts]                    (all options: --help)
  *
- * Each program times itself, after a warm-up, so process start and JIT
- * warm-up are left out for both. See bench/README.md.
+ * It prints the table, writes `results.json` and draws `results.svg`. Each
+ * program times itself, after a warm-up, so process start and JIT warm-up
+ * are left out for both. See bench/README.md.
  *
  * @module
  */
+
+import {
+  type BenchCase,
+  benchCase,
+  type BenchReport,
+  isSelected,
+  isTimeUnit,
+  type Machine,
+  type RunOptions,
+} from "./bench_case.ts";
+import { buildUdp } from "../packet/mod.ts";
+import { renderChart } from "./chart.ts";
+import { forwardCases, latencyCases } from "./forward.ts";
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const decoder = new TextDecoder();
@@ -21,48 +37,58 @@ const encoder = new TextEncoder();
 const DEVICE = "tbench0";
 // RFC 2544 benchmarking range: never routed anywhere real.
 const DEVICE_CIDR = "198.18.0.1/24";
-const LOCAL_ADDRESS = [198, 18, 0, 1];
-const PEER_ADDRESS = [198, 18, 0, 2];
+const LOCAL_TEXT = "198.18.0.1";
 const PEER_TEXT = "198.18.0.2";
 // discard: nothing listens on it here, so written packets end at the UDP lookup.
 const PORT = 9;
 // The read scenarios fill the queue before reading it, FILL packets at a time.
 const TX_QUEUE_LENGTH = 100_000;
 const FILL = 50_000;
+// Every loop is bounded by a count and by this many seconds.
+const LOOP_SECONDS = 10;
 
-interface Options {
-  rounds: number;
-  seconds: number;
+interface Options extends RunOptions {
   writeCount: number;
   readCount: number;
   warmup: number;
-  only: string[] | undefined;
-  streams: boolean;
   compare: string | undefined;
-  json: boolean;
+  out: string | undefined;
 }
+
+/** Counts for the full run, `--quick` (every case under two minutes) and `--tiny` (the test). */
+const PROFILES = {
+  full: { rounds: 5, writeCount: 200_000, readCount: 200_000, warmup: 20_000 },
+  quick: { rounds: 3, writeCount: 50_000, readCount: 50_000, warmup: 10_000 },
+  tiny: { rounds: 1, writeCount: 2_000, readCount: 2_000, warmup: 200 },
+};
 
 function usage(message?: string): never {
   if (message) console.error(message);
   console.error(
-    "usage: deno task bench [--rounds N] [--write-count N] [--read-count N] [--seconds S]\n" +
-      "                       [--warmup N] [--no-streams] [--compare PATH/mod.ts] [--json]\n" +
-      "                       [--only write64,write1400,read64,read1400,live64,live1400]",
+    "usage: deno task bench [--quick] [--tiny] [--rounds N] [--only PREFIX,…] [--out DIR]\n" +
+      "                       [--write-count N] [--read-count N] [--warmup N]\n" +
+      "                       [--compare PATH/mod.ts]\n" +
+      "  --quick    every case with small counts, under two minutes in all\n" +
+      "  --tiny     counts so small the numbers mean nothing (for the test; also\n" +
+      "             TUNTAP_BENCH_TINY=1)\n" +
+      "  --only     cases whose names start with one of these: read, write 64B, forward, …\n" +
+      "  --out      where results.json and results.svg go (default: bench/ for a full\n" +
+      "             run, a new temporary directory for --quick and --tiny)\n" +
+      "  --compare  another copy of mod.ts to measure beside this one",
   );
   Deno.exit(2);
 }
 
 function parseOptions(args: string[]): Options {
+  const tiny = args.includes("--tiny") || Deno.env.get("TUNTAP_BENCH_TINY") === "1";
+  const quick = tiny || args.includes("--quick");
   const options: Options = {
-    rounds: 5,
-    seconds: 1,
-    writeCount: 200_000,
-    readCount: 200_000,
-    warmup: 20_000,
+    ...PROFILES[tiny ? "tiny" : quick ? "quick" : "full"],
+    quick,
+    tiny,
     only: undefined,
-    streams: true,
     compare: undefined,
-    json: false,
+    out: undefined,
   };
   const whole = (text: string | undefined, name: string, least: number) => {
     const value = Number(text);
@@ -73,15 +99,14 @@ function parseOptions(args: string[]): Options {
   };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === "--rounds") options.rounds = whole(args[++i], arg, 1);
-    else if (arg === "--seconds") options.seconds = whole(args[++i], arg, 1);
+    if (arg === "--quick" || arg === "--tiny") continue;
+    else if (arg === "--rounds") options.rounds = whole(args[++i], arg, 1);
     else if (arg === "--write-count") options.writeCount = whole(args[++i], arg, 1);
     else if (arg === "--read-count") options.readCount = whole(args[++i], arg, 1);
     else if (arg === "--warmup") options.warmup = whole(args[++i], arg, 0);
     else if (arg === "--only") options.only = (args[++i] ?? usage()).split(",");
-    else if (arg === "--no-streams") options.streams = false;
+    else if (arg === "--out") options.out = args[++i] ?? usage();
     else if (arg === "--compare") options.compare = args[++i] ?? usage();
-    else if (arg === "--json") options.json = true;
     else if (arg === "--help" || arg === "-h") usage();
     else usage(`unknown argument ${arg}`);
   }
@@ -110,32 +135,21 @@ function run(command: string, args: string[]): string {
   return decoder.decode(output.stdout);
 }
 
-function checksum(bytes: Uint8Array): number {
-  let sum = 0;
-  for (let i = 0; i < bytes.length; i += 2) sum += (bytes[i] << 8) | (bytes[i + 1] ?? 0);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-
 /**
  * The packet both writers send, byte for byte: IPv4/UDP from the peer to the
  * device's own address, port 9. The kernel routes it locally, finds no
  * socket and counts it in Udp NoPorts, which shows it arrived whole.
  */
 function udpPacket(size: number): Uint8Array {
-  const packet = new Uint8Array(size);
-  const view = new DataView(packet.buffer);
-  view.setUint8(0, 0x45);
-  view.setUint16(2, size);
-  view.setUint8(8, 64);
-  view.setUint8(9, 17);
-  packet.set(PEER_ADDRESS, 12);
-  packet.set(LOCAL_ADDRESS, 16);
-  view.setUint16(10, checksum(packet.subarray(0, 20)));
-  view.setUint16(20, 40000);
-  view.setUint16(22, PORT);
-  // UDP checksum 0: none, so both sides skip the same work in the kernel.
-  view.setUint16(24, size - 20);
+  const packet = buildUdp({
+    source: PEER_TEXT,
+    destination: LOCAL_TEXT,
+    sourcePort: 40000,
+    destinationPort: PORT,
+    payload: new Uint8Array(size - 28),
+  });
+  // UDP checksum 0: none, so the kernel verifies nothing for either side.
+  packet[26] = packet[27] = 0;
   return packet;
 }
 
@@ -205,35 +219,36 @@ interface Measurement {
   packets: number;
   ns: number;
   bytes?: number;
-  dropped?: number;
-  generated?: number;
+  /** Written packets (warm-up included) the kernel counted as arriving whole. */
   delivered?: number;
 }
 
-interface Variant {
+/** One side of a scenario: the C program, or the library through one API. */
+interface Side {
+  /** The variant's name in the case name; "C" for the C program. */
   label: string;
-  side: "c" | "ts";
-  /** The TypeScript API used: write/writable, read/iterate/readable. */
+  /** The library API ts_bench.ts uses (write, writeBatch, writable, read, …); none for C. */
   api?: string;
   /** Another `mod.ts` to load instead of the repository's. */
   module?: string;
 }
 
 interface Scenario {
-  id: string;
+  /** The first half of every case name: `read 64B`. */
   name: string;
-  kind: "write" | "read" | "live";
-  /** Left out unless named with --only. */
-  optional?: boolean;
+  kind: "write" | "read";
   size: number;
-  variants: Variant[];
+  /** The library's variants; each is compared with the C program's rounds. */
+  variants: Side[];
 }
 
-class Bench {
+const C_SIDE: Side = { label: "C" };
+
+class PacketBench {
   constructor(readonly binary: string, readonly options: Options) {}
 
-  command(variant: Variant, args: string[], stdin: "null" | "piped" = "null"): Deno.Command {
-    if (variant.side === "c") {
+  command(side: Side, args: string[], stdin: "null" | "piped" = "null"): Deno.Command {
+    if (side.api === undefined) {
       return new Deno.Command(this.binary, { args, stdin, stdout: "piped" });
     }
     const [mode, ...rest] = args;
@@ -246,31 +261,29 @@ class Bench {
         "--no-prompt",
         `${root}/bench/ts_bench.ts`,
         mode,
-        variant.api!,
+        side.api,
         ...rest,
       ],
       cwd: root,
-      env: variant.module ? { TUNTAP_BENCH_MODULE: variant.module } : {},
+      env: side.module ? { TUNTAP_BENCH_MODULE: side.module } : {},
       stdin,
       stdout: "piped",
     });
   }
 
-  async write(variant: Variant, size: number): Promise<Measurement> {
+  async write(side: Side, size: number): Promise<Measurement> {
     const { writeCount, warmup } = this.options;
-    // Count and time both bound the loop; a slow side stops at the time.
-    const seconds = 10;
     const before = udpNoPorts();
-    const child = this.command(variant, [
+    const child = this.command(side, [
       "write",
       DEVICE,
       String(writeCount),
       String(warmup),
-      String(seconds),
+      String(LOOP_SECONDS),
       hex(udpPacket(size)),
     ]).spawn();
-    const output = await bounded(child, 2 * seconds + 20, child.output());
-    if (!output.success) throw new Error(`${variant.label} writer failed (${output.code})`);
+    const output = await bounded(child, 2 * LOOP_SECONDS + 20, child.output());
+    if (!output.success) throw new Error(`the ${side.label} writer failed (${output.code})`);
     const result = JSON.parse(lastLine(decoder.decode(output.stdout))) as Measurement;
     result.delivered = (udpNoPorts() - before) / (result.packets + warmup);
     return result;
@@ -279,11 +292,11 @@ class Bench {
   /** Sends exactly `count` datagrams into the device's queue; the C generator serves both sides. */
   async fill(size: number, count: number): Promise<void> {
     const child = new Deno.Command(this.binary, {
-      args: ["gen", PEER_TEXT, String(PORT), "20", String(size), String(count)],
+      args: ["gen", PEER_TEXT, String(PORT), String(LOOP_SECONDS), String(size), String(count)],
       stdin: "null",
       stdout: "piped",
     }).spawn();
-    const output = await bounded(child, 40, child.output());
+    const output = await bounded(child, LOOP_SECONDS + 20, child.output());
     const { sent } = JSON.parse(lastLine(decoder.decode(output.stdout)));
     if (!output.success || sent !== count) {
       throw new Error(`the generator sent ${sent} of ${count}`);
@@ -293,88 +306,48 @@ class Bench {
   /**
    * Reads from a queue filled beforehand, so the reader alone is on the
    * clock (a generator running alongside would be the bottleneck on a small
-   * machine): fill, read exactly that many, repeat.
+   * machine, and would run at a different rate for each reader): fill, read
+   * exactly that many, repeat.
    */
-  async read(variant: Variant, size: number): Promise<Measurement> {
+  async read(side: Side, size: number): Promise<Measurement> {
     const { readCount, warmup } = this.options;
-    return await this.withReader(variant, async (ask) => {
-      if (warmup > 0) {
-        await this.fill(size, Math.min(warmup, TX_QUEUE_LENGTH));
-        await ask(Math.min(warmup, TX_QUEUE_LENGTH), 10);
+    const reader = this.command(side, ["read", DEVICE], "piped").spawn();
+    const output = lines(reader.stdout);
+    const input = reader.stdin.getWriter();
+    const ask = async (count: number) => {
+      await input.write(encoder.encode(`${count} ${LOOP_SECONDS}\n`));
+      const answer = await bounded(reader, LOOP_SECONDS + 10, output.next());
+      if (answer.done) throw new Error(`the ${side.label} reader stopped`);
+      return JSON.parse(answer.value) as Measurement;
+    };
+    try {
+      const first = await bounded(reader, 30, output.next());
+      if (first.value !== "ready") throw new Error(`the ${side.label} reader did not start`);
+      const warm = Math.min(warmup, TX_QUEUE_LENGTH);
+      if (warm > 0) {
+        await this.fill(size, warm);
+        await ask(warm);
       }
       const total: Measurement = { packets: 0, ns: 0, bytes: 0 };
       while (total.packets < readCount) {
         const count = Math.min(FILL, readCount - total.packets);
         const droppedBefore = txDropped();
         await this.fill(size, count);
-        const m = await ask(count, 10);
+        const m = await ask(count);
         const dropped = txDropped() - droppedBefore;
         if (m.packets !== count || dropped !== 0) {
-          throw new Error(`${variant.label} read ${m.packets} of ${count}, ${dropped} dropped`);
+          throw new Error(
+            `the ${side.label} reader read ${m.packets} of ${count}, ${dropped} dropped`,
+          );
         }
         total.packets += m.packets;
         total.ns += m.ns;
         total.bytes! += m.bytes!;
       }
-      return total;
-    });
-  }
-
-  /** Reads for `seconds` while the generator floods the device, as a real load would. */
-  async live(variant: Variant, size: number): Promise<Measurement> {
-    const { seconds, warmup } = this.options;
-    return await this.withReader(variant, async (ask) => {
-      const generator = new Deno.Command(this.binary, {
-        args: ["gen", PEER_TEXT, String(PORT), String(seconds * 2 + 20), String(size)],
-        stdin: "null",
-        stdout: "piped",
-      }).spawn();
-      try {
-        await ask(warmup, 10);
-        const droppedBefore = txDropped();
-        const result = await ask(100_000_000, seconds);
-        result.dropped = txDropped() - droppedBefore;
-        generator.kill("SIGTERM");
-        const output = await bounded(generator, 10, generator.output());
-        const sent = JSON.parse(lastLine(decoder.decode(output.stdout)));
-        result.generated = sent.sent / (sent.ns / 1e9);
-        return result;
-      } finally {
-        try {
-          generator.kill("SIGKILL");
-        } catch {
-          // Already gone.
-        }
-        await generator.status;
-      }
-    });
-  }
-
-  /**
-   * Starts a reader attached to the device and hands `task` a function that
-   * asks it to read `count` packets within `seconds` and returns what it measured.
-   */
-  async withReader(
-    variant: Variant,
-    task: (ask: (count: number, seconds: number) => Promise<Measurement>) => Promise<Measurement>,
-  ): Promise<Measurement> {
-    const reader = this.command(variant, ["read", DEVICE], "piped").spawn();
-    const output = lines(reader.stdout);
-    const input = reader.stdin.getWriter();
-    try {
-      const first = await bounded(reader, 30, output.next());
-      if (first.value !== "ready") throw new Error(`${variant.label} reader did not start`);
-      const ask = async (count: number, seconds: number) => {
-        await input.write(encoder.encode(`${count} ${seconds}\n`));
-        const answer = await bounded(reader, seconds + 10, output.next());
-        if (answer.done) throw new Error(`${variant.label} reader stopped`);
-        return JSON.parse(answer.value) as Measurement;
-      };
-      const result = await task(ask);
       await input.close();
       const status = await bounded(reader, 10, reader.status);
-      if (!status.success) throw new Error(`${variant.label} reader failed (${status.code})`);
-      return result;
+      if (!status.success) throw new Error(`the ${side.label} reader failed (${status.code})`);
+      return total;
     } catch (error) {
       try {
         reader.kill("SIGKILL");
@@ -396,89 +369,128 @@ function lastLine(text: string): string {
   return found;
 }
 
+/** The read and write scenarios, with only the variants `--only` selects. */
 function scenarios(options: Options): Scenario[] {
-  const tsWrite: Variant[] = [{ label: "TS write()", side: "ts", api: "write" }];
-  const tsRead: Variant[] = [
-    { label: "TS read()", side: "ts", api: "read" },
-    { label: "TS for await", side: "ts", api: "iterate" },
+  const readApis: Side[] = [
+    { label: "read()", api: "read" },
+    { label: "for await", api: "iterate" },
+    { label: "readable", api: "readable" },
+    { label: "readInto", api: "readInto" },
+    { label: "readBatch", api: "readBatch" },
   ];
-  if (options.streams) {
-    tsWrite.push({ label: "TS writable", side: "ts", api: "writable" });
-    tsRead.push({ label: "TS readable", side: "ts", api: "readable" });
-  }
+  const writeApis: Side[] = [
+    { label: "write()", api: "write" },
+    { label: "writeBatch", api: "writeBatch" },
+    { label: "writable", api: "writable" },
+  ];
   if (options.compare) {
     const module = new URL(options.compare, `file://${Deno.cwd()}/`).href;
-    for (const list of [tsWrite, tsRead]) {
+    for (const list of [readApis, writeApis]) {
       list.push(...list.map((v) => ({ ...v, label: `${v.label} [compare]`, module })));
     }
   }
-  const c: Variant = { label: "C", side: "c" };
   const all: Scenario[] = [
-    { id: "write64", name: "write 64B", kind: "write", size: 64, variants: [c, ...tsWrite] },
-    { id: "write1400", name: "write 1400B", kind: "write", size: 1400, variants: [c, ...tsWrite] },
-    { id: "read64", name: "read 64B", kind: "read", size: 64, variants: [c, ...tsRead] },
-    { id: "read1400", name: "read 1400B", kind: "read", size: 1400, variants: [c, ...tsRead] },
-    { id: "live64", name: "live 64B", kind: "live", size: 64, variants: [c, ...tsRead] },
-    {
-      id: "live1400",
-      name: "live 1400B",
-      kind: "live",
-      size: 1400,
-      variants: [c, ...tsRead],
-      optional: true,
-    },
+    { name: "read 64B", kind: "read", size: 64, variants: readApis },
+    { name: "read 1400B", kind: "read", size: 1400, variants: readApis },
+    { name: "write 64B", kind: "write", size: 64, variants: writeApis },
+    { name: "write 1400B", kind: "write", size: 1400, variants: writeApis },
   ];
-  if (!options.only) return all.filter((s) => !s.optional);
-  const unknown = options.only.filter((id) => !all.some((s) => s.id === id));
-  if (unknown.length) usage(`unknown scenario ${unknown.join(", ")}`);
-  return all.filter((s) => options.only!.includes(s.id));
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-interface Result {
-  id: string;
-  scenario: string;
-  variant: string;
-  rounds: Measurement[];
-  medianPps: number;
-  ratio: number;
+  return all
+    .map((s) => ({
+      ...s,
+      variants: s.variants.filter((v) => isSelected(`${s.name} ${v.label}`, options.only)),
+    }))
+    .filter((s) => s.variants.length > 0);
 }
 
 function rate(m: Measurement): number {
   return m.packets / (m.ns / 1e9);
 }
 
-function formatRate(pps: number): string {
-  return pps >= 1e6 ? `${(pps / 1e6).toFixed(2)}M` : `${(pps / 1e3).toFixed(0)}k`;
+function deliveryNote(library: Measurement[], c: Measurement[]): string {
+  const least = (ms: Measurement[]) => Math.min(...ms.map((m) => m.delivered ?? 0));
+  const percent = (share: number) => `${(100 * share).toFixed(1)}%`;
+  if (least(library) >= 0.9995 && least(c) >= 0.9995) return "all delivered";
+  return `delivered ${percent(least(library))} (C ${percent(least(c))})`;
 }
 
-function table(results: Result[]): string {
-  const header = ["scenario", "variant", "median pkt/s", "min–max", "TS/C", "note"];
-  const rows = results.map((r) => {
-    const rates = r.rounds.map(rate);
-    const notes: string[] = [];
-    const delivered = r.rounds.map((m) => m.delivered).filter((d) => d !== undefined);
-    if (delivered.length) notes.push(`delivered ${(100 * Math.min(...delivered)).toFixed(1)}%`);
-    const generated = r.rounds.map((m) => m.generated).filter((g) => g !== undefined);
-    if (generated.length) {
-      const dropped = r.rounds.map((m) => m.dropped ?? 0);
-      const share = median(r.rounds.map((m, i) => dropped[i] / (m.packets + dropped[i] || 1)));
-      notes.push(`gen ${formatRate(median(generated))}/s, dropped ${(100 * share).toFixed(0)}%`);
+/** Runs the read and write scenarios, each variant in rounds interleaved with C's. */
+async function packetCases(binary: string, options: Options): Promise<BenchCase[]> {
+  const chosen = scenarios(options);
+  if (chosen.length === 0) return [];
+  const bench = new PacketBench(binary, options);
+  const cases: BenchCase[] = [];
+  setUpDevice();
+  try {
+    for (const scenario of chosen) {
+      const sides = [C_SIDE, ...scenario.variants];
+      const measured = new Map<Side, Measurement[]>(sides.map((side) => [side, []]));
+      for (let round = 1; round <= options.rounds; round++) {
+        for (const side of sides) {
+          console.error(`${scenario.name}: round ${round}/${options.rounds}, ${side.label}`);
+          measured.get(side)!.push(await bench[scenario.kind](side, scenario.size));
+        }
+      }
+      const c = measured.get(C_SIDE)!;
+      for (const variant of scenario.variants) {
+        const library = measured.get(variant)!;
+        cases.push(benchCase(
+          {
+            name: `${scenario.name} ${variant.label}`,
+            unit: "pkt/s",
+            note: scenario.kind === "write" ? deliveryNote(library, c) : undefined,
+          },
+          library.map(rate),
+          c.map(rate),
+        ));
+      }
     }
-    return [
-      r.scenario,
-      r.variant,
-      formatRate(r.medianPps),
-      `${formatRate(Math.min(...rates))}–${formatRate(Math.max(...rates))}`,
-      r.variant === "C" ? "" : r.ratio.toFixed(2),
-      notes.join(", "),
-    ];
-  });
+  } finally {
+    tearDownDevice();
+  }
+  return cases;
+}
+
+type CaseRunner = (options: RunOptions) => Promise<BenchCase[]>;
+
+function machine(): Machine {
+  let cpu = "unknown";
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    cpu = /^model name\s*:\s*(.+)$/m.exec(info)?.[1].trim() ?? cpu;
+  } catch {
+    // No /proc/cpuinfo: leave it unknown.
+  }
+  return {
+    cpu,
+    cores: navigator.hardwareConcurrency,
+    kernel: Deno.osRelease(),
+    deno: Deno.version.deno,
+  };
+}
+
+/** A value in few characters: 488k, 1.02M, 9.41, 23.5. */
+function formatValue(value: number): string {
+  if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
+  if (value >= 1e4) return `${(value / 1e3).toFixed(0)}k`;
+  if (value >= 100) return value.toFixed(0);
+  if (value >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+function table(cases: BenchCase[]): string {
+  const header = ["case", "unit", "library", "min–max", "C", "min–max", "lib/C", "note"];
+  const range = (s: { min: number; max: number }) => `${formatValue(s.min)}–${formatValue(s.max)}`;
+  const rows = cases.map((c) => [
+    c.name,
+    c.unit,
+    formatValue(c.library.median),
+    range(c.library),
+    formatValue(c.c.median),
+    range(c.c),
+    c.ratio.toFixed(2),
+    [c.note, isTimeUnit(c.unit) ? "lower is better" : undefined].filter(Boolean).join("; "),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const format = (row: string[]) =>
     `| ${row.map((cell, i) => cell.padEnd(widths[i])).join(" | ")} |`;
@@ -486,8 +498,7 @@ function table(results: Result[]): string {
     format(header),
     `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,
     ...rows.map(format),
-  ]
-    .join("\n");
+  ].join("\n");
 }
 
 async function main(): Promise<number> {
@@ -497,73 +508,61 @@ async function main(): Promise<number> {
     console.error(`bench: refusing to create devices here: ${problem}.`);
     return 1;
   }
-  const chosen = scenarios(options);
+  const out = options.out ??
+    (options.quick ? Deno.makeTempDirSync({ prefix: "tuntap-bench-results-" }) : `${root}/bench`);
   const temp = Deno.makeTempDirSync({ prefix: "tuntap-bench-" });
   const binary = `${temp}/tun_bench`;
   try {
     run("gcc", ["-O2", "-Wall", "-Wextra", "-o", binary, `${root}/bench/tun_bench.c`]);
-    setUpDevice();
     console.log(
-      `tuntap benchmark — packets/s through TUN device ${DEVICE}, the library (TS) against a C ` +
-        `program doing the same work.\n` +
-        `Interleaved rounds (${options.rounds} each); every program times only its own loop ` +
-        `after ${options.warmup} warm-up packets.\n` +
+      `tuntap benchmark — the library against a C program doing the same work, ` +
+        `${options.rounds} interleaved round(s) each${options.tiny ? " (tiny counts)" : ""}.\n` +
+        `read: ${options.readCount} packets from device ${DEVICE}'s queue, filled beforehand ` +
+        `by a C generator (the reader alone on the clock).\n` +
         `write: ${options.writeCount} IPv4/UDP packets to a local port with no listener.\n` +
-        `read: ${options.readCount} packets from a queue the C generator filled beforehand ` +
-        `(the reader alone on the clock).\n` +
-        `live: ${options.seconds} s of reading while the C generator floods the device ` +
-        `(on a small machine the generator, not the reader, may set the pace: see "gen").\n` +
-        `The machine is noisy: the TS/C ratios are the point, not the absolute numbers.\n`,
+        `forward: iperf3 TCP between two namespaces through a forwarder holding two TUN ` +
+        `devices.\nlatency: UDP ping-pong round trips through a TUN device's responder.\n` +
+        `Every program times only its own loop, after ${options.warmup} warm-up packets. ` +
+        `The ratios (library/C of the medians) are the point, not the absolute numbers.\n`,
     );
-    const bench = new Bench(binary, options);
-    const results: Result[] = [];
-    for (const scenario of chosen) {
-      const measured = new Map<Variant, Measurement[]>(scenario.variants.map((v) => [v, []]));
-      for (let round = 1; round <= options.rounds; round++) {
-        for (const variant of scenario.variants) {
-          console.error(`${scenario.name}: round ${round}/${options.rounds}, ${variant.label}`);
-          const m = await bench[scenario.kind](variant, scenario.size);
-          measured.get(variant)!.push(m);
-        }
-      }
-      const baseline = median(measured.get(scenario.variants[0])!.map(rate));
-      for (const [variant, rounds] of measured) {
-        const medianPps = median(rounds.map(rate));
-        results.push({
-          id: scenario.id,
-          scenario: scenario.name,
-          variant: variant.label,
-          rounds,
-          medianPps,
-          ratio: medianPps / baseline,
-        });
+    const parts: [string, CaseRunner][] = [
+      ["read and write", () => packetCases(binary, options)],
+      ["forward", forwardCases],
+      ["latency", latencyCases],
+    ];
+    const runOptions: RunOptions = {
+      rounds: options.rounds,
+      quick: options.quick,
+      tiny: options.tiny,
+      only: options.only,
+    };
+    // A part that fails does not take the others' numbers with it.
+    const cases: BenchCase[] = [];
+    const failures: string[] = [];
+    for (const [part, runPart] of parts) {
+      try {
+        cases.push(...await runPart(runOptions));
+      } catch (error) {
+        failures.push(`${part}: ${(error as Error).stack ?? error}`);
+        console.error(`bench: the ${part} cases failed: ${(error as Error).message}`);
       }
     }
-    console.log(table(results));
-    if (options.json) {
-      console.log(JSON.stringify({
-        date: new Date().toISOString(),
-        deno: Deno.version.deno,
-        kernel: Deno.osRelease(),
-        cpus: navigator.hardwareConcurrency,
-        rounds: options.rounds,
-        results: results.map((r) => ({
-          id: r.id,
-          scenario: r.scenario,
-          variant: r.variant,
-          median_pps: Math.round(r.medianPps),
-          ratio_to_c: Number(r.ratio.toFixed(3)),
-          rounds_pps: r.rounds.map((m) => Math.round(rate(m))),
-          ...r.rounds[0].generated === undefined ? {} : {
-            generator_pps: r.rounds.map((m) => Math.round(m.generated!)),
-            dropped: r.rounds.map((m) => m.dropped),
-          },
-        })),
-      }));
-    }
-    return 0;
+    console.log(table(cases));
+    const report: BenchReport = { machine: machine(), date: new Date().toISOString(), cases };
+    Deno.mkdirSync(out, { recursive: true });
+    // Five significant digits: the rest is noise, and the file stays readable.
+    const json = JSON.stringify(
+      report,
+      (_, value) => typeof value === "number" ? Number(value.toPrecision(5)) : value,
+      2,
+    );
+    Deno.writeTextFileSync(`${out}/results.json`, json + "\n");
+    Deno.writeTextFileSync(`${out}/results.svg`, renderChart(report));
+    console.log(`\nWrote ${out}/results.json and ${out}/results.svg.`);
+    if (failures.length === 0) return 0;
+    console.error(`\nbench: ${failures.length} part(s) failed:\n${failures.join("\n")}`);
+    return 1;
   } finally {
-    tearDownDevice();
     Deno.removeSync(temp, { recursive: true });
   }
 }

@@ -1,10 +1,11 @@
 /**
- * The TypeScript side of the benchmark: the work `tun_bench.c` does, through
- * the library's public API. bench/main.ts runs it as a child process with
+ * The library's side of the benchmark: the work `tun_bench.c` does, through
+ * the public API. bench/main.ts runs it as a child process with
  * `deno run --allow-ffi --allow-read --allow-env=TUNTAP_BENCH_MODULE`:
  *
- *   ts_bench.ts write write|writable DEV COUNT WARMUP SECONDS HEX
- *   ts_bench.ts read read|iterate|readable DEV    then lines "COUNT SECONDS" on stdin
+ *   ts_bench.ts write write|writeBatch|writable DEV COUNT WARMUP SECONDS HEX
+ *   ts_bench.ts read read|iterate|readable|readInto|readBatch DEV
+ *                                              then lines "COUNT SECONDS" on stdin
  *
  * It speaks the same protocol as the C program (see tun_bench.c) and times
  * only what the C program times, so process start stays out of the number;
@@ -24,11 +25,13 @@ const { TunInterface } = await import(moduleUrl) as Module;
 
 // The clock is read once per this many packets, as in tun_bench.c.
 const CLOCK_EVERY = 1024;
+// Packets per readBatch()/writeBatch() call.
+const BATCH = 64;
 
 function usage(): never {
   console.error(
-    "usage: ts_bench.ts write write|writable DEV COUNT WARMUP SECONDS HEX\n" +
-      "       ts_bench.ts read read|iterate|readable DEV",
+    "usage: ts_bench.ts write write|writeBatch|writable DEV COUNT WARMUP SECONDS HEX\n" +
+      "       ts_bench.ts read read|iterate|readable|readInto|readBatch DEV",
   );
   Deno.exit(2);
 }
@@ -68,6 +71,22 @@ async function writeLoop(
 function writers(tun: Tun): Record<string, Writer> {
   return {
     write: (packet, count, seconds) => writeLoop((p) => tun.write(p), packet, count, seconds),
+    writeBatch: async (packet, count, seconds) => {
+      // Copies, not one buffer 64 times: a real batch comes from many buffers.
+      const batch = Array.from({ length: BATCH }, () => packet.slice());
+      const deadline = performance.now() + seconds * 1000;
+      let done = 0;
+      let clock = CLOCK_EVERY;
+      while (done < count) {
+        const left = count - done;
+        done += await tun.writeBatch(left >= BATCH ? batch : batch.slice(0, left));
+        if (done >= clock) {
+          clock += CLOCK_EVERY;
+          if (performance.now() >= deadline) break;
+        }
+      }
+      return done;
+    },
     writable: async (packet, count, seconds) => {
       const writer = tun.writable.getWriter();
       try {
@@ -102,6 +121,11 @@ interface ReadCount {
 type Reader = (count: number, deadline: number) => Promise<ReadCount>;
 
 function readers(tun: Tun): Record<string, Reader> {
+  // The loops are written out for each API: a shared loop calling an async
+  // helper would add a promise per packet that the API itself does not cost.
+  const buffer = new Uint8Array(tun.readBufferSize);
+  const buffers = Array.from({ length: BATCH }, () => new Uint8Array(tun.readBufferSize));
+  const sizes = new Uint32Array(BATCH);
   return {
     read: async (count, deadline) => {
       let packets = 0;
@@ -142,6 +166,35 @@ function readers(tun: Tun): Record<string, Reader> {
         }
       } finally {
         reader.releaseLock();
+      }
+      return { packets, bytes };
+    },
+    readInto: async (count, deadline) => {
+      let packets = 0;
+      let bytes = 0;
+      while (packets < count) {
+        const length = await tun.readInto(buffer);
+        if (length === null) break;
+        packets++;
+        bytes += length;
+        if (packets % CLOCK_EVERY === 0 && performance.now() >= deadline) break;
+      }
+      return { packets, bytes };
+    },
+    readBatch: async (count, deadline) => {
+      let packets = 0;
+      let bytes = 0;
+      let clock = CLOCK_EVERY;
+      while (packets < count) {
+        const left = count - packets;
+        const n = await tun.readBatch(left >= BATCH ? buffers : buffers.slice(0, left), sizes);
+        if (n === null) break;
+        packets += n;
+        for (let i = 0; i < n; i++) bytes += sizes[i];
+        if (packets >= clock) {
+          clock += CLOCK_EVERY;
+          if (performance.now() >= deadline) break;
+        }
       }
       return { packets, bytes };
     },

@@ -95,3 +95,12 @@ export {
   type PcapWriterOptions,
   readPcap,
 } from "./pcap.ts";
+export {
+  buildVirtioNetHeader,
+  parseVirtioNetHeader,
+  VIRTIO_NET_HDR_SIZE,
+  VirtioNetGsoType,
+  type VirtioNetHeader,
+  VirtioNetHeaderFlag,
+} from "./virtio_net.ts";
+export { groCoalesce, GSO_MAX_PACKET_SIZE, gsoSplit } from "./gso.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { EAGAIN, EBADF, EBADFD, EINTR, EMSGSIZE, errno } from "../ffi/errno.ts";
+import { EAGAIN, EBADF, EINTR, EMSGSIZE, errno } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import type { Readiness } from "./readiness.ts";
 import { TunError } from "./tun_error.ts";
@@ -163,7 +163,8 @@ export class PacketIo {
     if (!(sizes instanceof Uint32Array) && !Array.isArray(sizes)) {
       throw new TypeError(`Sizes must be a Uint32Array or an array, got ${describe(sizes)}`);
     }
-    if (sizes.length < buffers.length) {
+    // An array grows as lengths are written; a Uint32Array cannot.
+    if (sizes instanceof Uint32Array && sizes.length < buffers.length) {
       throw new RangeError(
         `Sizes must have room for ${buffers.length} lengths (one per buffer), got ${sizes.length}`,
       );
@@ -353,21 +354,13 @@ export class PacketIo {
     }
   }
 
-  /**
-   * Whether the handle's queue is detached from its multi-queue device:
-   * its reads and writes then fail with EBADFD, and the error says why.
-   */
-  detached = false;
-
   #error(code: number, syscall: string, verb: string, written?: number): TunError {
-    const detached = code === EBADFD && this.detached;
     return new TunError({
       errno: code,
       syscall,
       action: written === undefined
         ? `${verb} ${this.#device}`
         : `${verb} ${this.#device} (${written} packets of the batch were written before)`,
-      hint: detached ? "this queue is detached: call attachQueue() first" : undefined,
       written,
     });
   }

@@ -1043,8 +1043,10 @@ export class TunInterface {
    * Takes this handle's queue out of its multi-queue device
    * (`TUNSETQUEUE` with `IFF_DETACH_QUEUE`): the kernel stops giving it
    * packets and spreads the flows over the other queues; the device stays.
-   * While detached, reads and writes fail with `EBADFD`, and a pending read
-   * fails so. Throws a TypeError on a handle that is not multi-queue.
+   * While detached, reads wait (a pending read stays pending) until
+   * {@linkcode TunInterface.attachQueue}, and writes still reach the
+   * kernel. Throws a TypeError on a handle that is not multi-queue, and
+   * fails with `EINVAL` when the queue is already detached.
    *
    * @example Drain one queue's share into the others
    * ```ts ignore
@@ -1095,7 +1097,6 @@ export class TunInterface {
       `${verb} ${this.#link.device}`,
       { [EINVAL]: `the queue is already ${attach ? "attached" : "detached"}` },
     );
-    this.#io.detached = !attach;
   }
 
   /**

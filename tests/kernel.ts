@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { TunInterface } from "../mod.ts";
+import { TunInterface, type TunOpenOptions } from "../mod.ts";
 
 const decoder = new TextDecoder();
 
@@ -257,4 +257,15 @@ export async function udpRoundTrip(
   } finally {
     socket.close();
   }
+}
+
+/**
+ * A TUN device at 192.0.2.1/24 that sends nothing by itself: IPv6 (router
+ * solicitations, MLD reports) is off before the link comes up.
+ */
+export function quietDevice(prefix: string, options: TunOpenOptions = {}): TunInterface {
+  const tun = TunInterface.open({ ...options, name: uniqueName(prefix) });
+  sh(`sysctl -qw net.ipv6.conf.${tun.name}.disable_ipv6=1`);
+  sh(`ip addr add 192.0.2.1/24 dev ${tun.name} && ip link set ${tun.name} up`);
+  return tun;
 }

@@ -5,10 +5,11 @@
  * `deno task bench` call it.
  *
  * Before entering the namespace (which has no network) it caches the npm
- * packages and installs the Debian tools the tests use. Inside it mounts a
- * sysfs that shows the namespace's interfaces, brings up `lo`, and lays a
- * world-usable `/dev/net/tun`, the deno binary and the repository under one
- * directory so that tests can run a script as an unprivileged uid.
+ * packages and installs the Debian tools the tests and the benchmark use
+ * (tcpdump, ping, iperf3). Inside it mounts a sysfs that shows the
+ * namespace's interfaces, brings up `lo`, and lays a world-usable
+ * `/dev/net/tun`, the deno binary and the repository under one directory so
+ * that tests can run a script as an unprivileged uid.
  *
  * Where it cannot make the namespace (not root, no `unshare`, no
  * `/dev/net/tun`), it still runs the tests that need no kernel and says why
@@ -22,7 +23,12 @@ const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const deno = Deno.execPath();
 const [mode = "--test", ...extra] = Deno.args;
 
-const debianTools: Record<string, string> = { tcpdump: "tcpdump", ping: "iputils-ping" };
+// Debian packages by the command they provide, for each mode that needs them.
+const debianTools: Record<string, Record<string, string>> = {
+  // tests/bench_test.ts runs the benchmark, forward cases included.
+  "--test": { tcpdump: "tcpdump", ping: "iputils-ping", iperf3: "iperf3" },
+  "--bench": { iperf3: "iperf3" },
+};
 
 function commandExists(name: string): boolean {
   return new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null" })
@@ -44,10 +50,11 @@ function filesUnder(directory: string, pattern: RegExp): string[] {
 }
 
 function installDebianTools(): void {
-  const missing = Object.entries(debianTools).filter(([tool]) => !commandExists(tool));
+  const tools = debianTools[mode] ?? {};
+  const missing = Object.entries(tools).filter(([tool]) => !commandExists(tool));
   if (missing.length === 0 || Deno.uid() !== 0 || !commandExists("apt-get")) return;
   const packages = missing.map(([, pkg]) => pkg);
-  console.error(`Installing ${packages.join(", ")} for the tests…`);
+  console.error(`Installing ${packages.join(", ")} for the ${mode.slice(2)}…`);
   const env = { DEBIAN_FRONTEND: "noninteractive" };
   const quiet = { stdin: "null", stdout: "null", env } as const;
   new Deno.Command("apt-get", { args: ["update", "-qq"], ...quiet }).outputSync();
@@ -109,11 +116,11 @@ function denoArgs(): string[] {
 
 async function run(): Promise<number> {
   const args = denoArgs();
+  // No network inside the namespace: fetch npm packages and tools now.
   if (mode === "--test") {
-    // No network inside the namespace: fetch npm packages now.
     runInherit(deno, ["cache", "--quiet", ...filesUnder("tests", /_test\.ts$/)]);
-    installDebianTools();
   }
+  installDebianTools();
   const unavailable = namespaceUnavailable();
   const env = {
     TUNTAP_DENO: deno,

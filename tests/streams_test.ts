@@ -1,6 +1,6 @@
 import { summarize, TunError, TunInterface } from "../mod.ts";
 import { assert, assertEquals, assertRejects, assertStrictEquals } from "./assert.ts";
-import { ipJson, kernelTest, namespace, sh, uniqueName } from "./kernel.ts";
+import { ipJson, kernelTest, namespace, quietDevice, sh, uniqueName } from "./kernel.ts";
 
 const encoder = new TextEncoder();
 
@@ -86,17 +86,6 @@ kernelTest(
     }
   },
 );
-
-/**
- * A TUN device at 192.0.2.1/24 that sends nothing by itself: IPv6 (router
- * solicitations, MLD reports) is off before the link comes up.
- */
-function quietDevice(prefix: string): TunInterface {
-  const tun = TunInterface.open({ name: uniqueName(prefix) });
-  sh(`sysctl -qw net.ipv6.conf.${tun.name}.disable_ipv6=1`);
-  sh(`ip addr add 192.0.2.1/24 dev ${tun.name} && ip link set ${tun.name} up`);
-  return tun;
-}
 
 kernelTest(
   "aborting a pending read settles within 50 ms and the next packet still arrives",
