@@ -21,10 +21,6 @@ export const libcSymbols = {
   // The result is taken as its low 32 bits: a packet is far below 2 GiB and
   // -1 stays -1, and an "isize" result would cost a BigInt on every call.
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
-  // ssize_t read(int fd, void *buf, size_t count);
-  // The same symbol with the buffer as an address: reading into a slab at an
-  // offset then needs no view object per packet.
-  read_address: { name: "read", parameters: ["i32", "usize", "usize"], result: "i32" },
   // ssize_t write(int fd, const void *buf, size_t count);
   // The result is narrowed as read's is.
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },

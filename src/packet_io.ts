@@ -18,6 +18,14 @@ import { describe } from "./validate.ts";
 /** The largest IP packet: the largest an IP length field can say. */
 export const MAX_IP_PACKET = 65535;
 
+/** An Ethernet header, and the room for one with an 802.1Q tag, which the kernel may insert. */
+export const ETHERNET_HEADER = 14;
+export const ETHERNET_VLAN_ROOM = 18;
+const ETHERTYPE_IPV4 = 0x0800;
+const ETHERTYPE_IPV6 = 0x86dd;
+const ETHERTYPE_VLAN = 0x8100;
+const IPV6_HEADER = 40;
+
 // Slabs that read() cuts packets from. A slab is never written again once a
 // packet is cut from it, so a packet's bytes never change, and it goes away
 // when the last packet cut from it does.
@@ -26,10 +34,11 @@ const SLAB_SIZE = 256 * 1024;
 const ALIGN = 7;
 
 // A "usize" argument must be a BigInt for Deno's fast FFI path, and making
-// one allocates: the lengths of packets and buffers are few, so each is made once.
-const bigLengths: bigint[] = [];
+// one allocates: the lengths of packets and buffers are few, so each is made
+// once. A dense array, since a sparse one would be a slow dictionary.
+const bigLengths = new Array<bigint | undefined>(MAX_IP_PACKET + 1024).fill(undefined);
 function bigLength(length: number): bigint {
-  return bigLengths[length] ??= BigInt(length);
+  return length < bigLengths.length ? bigLengths[length] ??= BigInt(length) : BigInt(length);
 }
 
 /** What a {@linkcode PacketIo} needs to know about its device. */
@@ -40,8 +49,13 @@ export interface PacketIoOptions {
   readiness: Readiness;
   /** `TUN device "tun0"`, for messages. */
   device: string;
-  /** The bytes the device puts before every IP packet (packet info, vnet header, Ethernet). */
+  /**
+   * The most bytes the device puts before an IP packet: packet info, vnet
+   * header, and for TAP an Ethernet header with room for a VLAN tag.
+   */
   headerRoom: number;
+  /** Whether packets are Ethernet frames (TAP). */
+  ethernet: boolean;
   /** Whether reads may carry GSO super-packets (up to 64 KiB), whatever the MTU. */
   gso: boolean;
   /** Reads the device's MTU from the kernel. */
@@ -60,12 +74,15 @@ export class PacketIo {
   readonly #readMtu: () => number;
   readonly #busyPollMs: number;
   readonly #maxWrite: number;
+  // Where the IP header starts in what a read returns (after the Ethernet
+  // header, which has a VLAN tag or not, on TAP).
+  readonly #ipOffset: number;
+  readonly #ethernet: boolean;
   #readBufferSize = 0;
   // read() asks for readBufferSize bytes of its slab.
   #readCount = 0n;
   #closed = false;
   #slab = new Uint8Array(0);
-  #slabAddress = 0;
   #slabUsed = 0;
   #writeTail: Promise<unknown> | undefined;
 
@@ -78,6 +95,9 @@ export class PacketIo {
     this.#readMtu = options.readMtu;
     this.#busyPollMs = options.busyPoll / 1000;
     this.#maxWrite = MAX_IP_PACKET + options.headerRoom;
+    this.#ethernet = options.ethernet;
+    this.#ipOffset = options.headerRoom -
+      (options.ethernet ? ETHERNET_VLAN_ROOM - ETHERNET_HEADER : 0);
     this.refreshReadBufferSize();
   }
 
@@ -110,12 +130,19 @@ export class PacketIo {
 
   // --- Reading -----------------------------------------------------------
 
+  // The public calls are not async functions: with a packet queued, all a
+  // call costs beyond the system call is one settled promise.
+
   /** The next packet as a view into a slab, or null once closed. */
-  async read(signal: AbortSignal | undefined): Promise<Uint8Array | null> {
-    signal?.throwIfAborted();
-    const packet = this.#closed ? undefined : this.readNow();
-    if (packet !== undefined) return packet;
-    return await this.#readWhenReady(() => this.readNow(), signal);
+  read(signal: AbortSignal | undefined): Promise<Uint8Array | null> {
+    try {
+      signal?.throwIfAborted();
+      const packet = this.#closed ? undefined : this.readNow();
+      if (packet !== undefined) return Promise.resolve(packet);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#readWhenReady(() => this.readNow(), signal);
   }
 
   /** The next queued packet, or undefined when the kernel has none now. */
@@ -123,38 +150,52 @@ export class PacketIo {
     const room = this.#readBufferSize;
     if (this.#slab.length - this.#slabUsed < room) this.#newSlab(room);
     const start = this.#slabUsed;
-    const address = BigInt(this.#slabAddress + start);
-    const length = libc().read_address(this.#fd, address, this.#readCount);
+    const length = libc().read(this.#fd, this.#slab.subarray(start), this.#readCount);
     if (length < 0) return this.#readFailed();
-    if (length === room) this.#checkWhole(length);
+    if (length === room) this.#checkWhole(this.#slab, start, length);
     this.#slabUsed = (start + length + ALIGN) & ~ALIGN;
     return new Uint8Array(this.#slab.buffer, start, length);
   }
 
   #newSlab(room: number): void {
     this.#slab = new Uint8Array(Math.max(SLAB_SIZE, 4 * room));
-    this.#slabAddress = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#slab)));
     this.#slabUsed = 0;
   }
 
   /** One packet into `buffer`; its length, or null once closed. */
-  async readInto(buffer: Uint8Array, signal: AbortSignal | undefined): Promise<number | null> {
-    this.#checkReadBuffer(buffer, "Buffer");
-    signal?.throwIfAborted();
-    const length = this.#closed ? undefined : this.#readOne(buffer);
-    if (length !== undefined) return length;
-    return await this.#readWhenReady(() => this.#readOne(buffer), signal);
+  readInto(buffer: Uint8Array, signal: AbortSignal | undefined): Promise<number | null> {
+    try {
+      this.#checkReadBuffer(buffer, "Buffer");
+      signal?.throwIfAborted();
+      const length = this.#closed ? undefined : this.#readOne(buffer);
+      if (length !== undefined) return Promise.resolve(length);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#readWhenReady(() => this.#readOne(buffer), signal);
   }
 
   /**
    * As many queued packets as there are buffers for, at least one; the
    * count, or null once closed.
    */
-  async readBatch(
+  readBatch(
     buffers: readonly Uint8Array[],
     sizes: Uint32Array | number[],
     signal: AbortSignal | undefined,
   ): Promise<number | null> {
+    try {
+      this.#checkBatch(buffers, sizes);
+      signal?.throwIfAborted();
+      const count = this.#closed ? undefined : this.#readMany(buffers, sizes);
+      if (count !== undefined) return Promise.resolve(count);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#readWhenReady(() => this.#readMany(buffers, sizes), signal);
+  }
+
+  #checkBatch(buffers: readonly Uint8Array[], sizes: Uint32Array | number[]): void {
     if (!Array.isArray(buffers)) {
       throw new TypeError(`Buffers must be an array of Uint8Array, got ${describe(buffers)}`);
     }
@@ -169,16 +210,12 @@ export class PacketIo {
         `Sizes must have room for ${buffers.length} lengths (one per buffer), got ${sizes.length}`,
       );
     }
-    signal?.throwIfAborted();
-    const count = this.#closed ? undefined : this.#readMany(buffers, sizes);
-    if (count !== undefined) return count;
-    return await this.#readWhenReady(() => this.#readMany(buffers, sizes), signal);
   }
 
   #readOne(buffer: Uint8Array): number | undefined {
     const length = libc().read(this.#fd, buffer, bigLength(buffer.length));
     if (length < 0) return this.#readFailed();
-    if (length === buffer.length) this.#checkWhole(length);
+    if (length === buffer.length) this.#checkWhole(buffer, 0, length);
     return length;
   }
 
@@ -194,7 +231,7 @@ export class PacketIo {
         if (count > 0) break;
         return this.#readFailed();
       }
-      if (length === buffer.length) this.#checkWhole(length);
+      if (length === buffer.length) this.#checkWhole(buffer, 0, length);
       sizes[count] = length;
     }
     return count;
@@ -208,18 +245,41 @@ export class PacketIo {
   }
 
   /**
-   * A read that filled its buffer may have been cut short by the kernel,
-   * which truncates silently: that happens only when the MTU grew since the
-   * buffer size was checked, so read the MTU again and say so if it did.
+   * A read that filled its buffer may have been cut short: the kernel
+   * truncates silently, which happens when the MTU grew since the buffer
+   * size was checked. The packet's own IP header tells, without a system
+   * call: it is cut short when it claims more bytes than arrived.
    */
-  #checkWhole(length: number): void {
-    if (this.refreshReadBufferSize() <= length) return;
+  #checkWhole(buffer: Uint8Array, start: number, length: number): void {
+    let ip = start + this.#ipOffset;
+    if (this.#ethernet) {
+      let type = (buffer[ip - 2] << 8) | buffer[ip - 1];
+      if (type === ETHERTYPE_VLAN) {
+        type = (buffer[ip + 2] << 8) | buffer[ip + 3];
+        ip += 4;
+      }
+      if (type !== ETHERTYPE_IPV4 && type !== ETHERTYPE_IPV6) return;
+    }
+    const version = buffer[ip] >> 4;
+    const claimed = version === 4
+      ? (buffer[ip + 2] << 8) | buffer[ip + 3]
+      : version === 6
+      ? IPV6_HEADER + ((buffer[ip + 4] << 8) | buffer[ip + 5])
+      : 0;
+    if (claimed <= start + length - ip) return;
+    // The MTU cannot be read once the device moved to another namespace.
+    let size: string;
+    try {
+      size = `: buffers must now hold ${this.refreshReadBufferSize()} bytes (readBufferSize)`;
+    } catch {
+      size = `: use buffers of ${MAX_IP_PACKET + this.#headerRoom} bytes`;
+    }
     throw new TunError({
       errno: EMSGSIZE,
       syscall: "read",
       action: `read from ${this.#device}`,
-      hint: `a packet was cut to the buffer's ${length} bytes because the MTU grew: ` +
-        `buffers must now hold ${this.#readBufferSize} bytes (readBufferSize)`,
+      hint: `a packet of ${claimed} bytes was cut to the buffer's ${length} because the ` +
+        `device's MTU grew${size}`,
     });
   }
 
@@ -259,14 +319,18 @@ export class PacketIo {
   // --- Writing -----------------------------------------------------------
 
   /** Writes one packet, waiting for room; resolves to the bytes written. */
-  async write(packet: Uint8Array): Promise<number> {
-    this.#checkPacket(packet, "Packet");
-    if (this.#closed) throw this.#error(EBADF, "write", "write to");
-    if (this.#writeTail === undefined) {
-      const written = this.#writeOne(packet);
-      if (written >= 0) return written;
+  write(packet: Uint8Array): Promise<number> {
+    try {
+      this.#checkPacket(packet, "Packet");
+      if (this.#closed) throw this.#error(EBADF, "write", "write to");
+      if (this.#writeTail === undefined) {
+        const written = this.#writeOne(packet);
+        if (written >= 0) return Promise.resolve(written);
+      }
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return await this.#enqueue(async () => {
+    return this.#enqueue(async () => {
       while (!this.#closed) {
         const written = this.#writeOne(packet);
         if (written >= 0) return written;
@@ -277,18 +341,22 @@ export class PacketIo {
   }
 
   /** Writes every packet in order, waiting for room; resolves to the count. */
-  async writeBatch(packets: readonly Uint8Array[]): Promise<number> {
-    if (!Array.isArray(packets)) {
-      throw new TypeError(`Packets must be an array of Uint8Array, got ${describe(packets)}`);
-    }
-    for (let i = 0; i < packets.length; i++) this.#checkPacket(packets[i], `Packet ${i}`);
-    if (this.#closed) throw this.#error(EBADF, "write", "write to");
+  writeBatch(packets: readonly Uint8Array[]): Promise<number> {
     let done = 0;
-    if (this.#writeTail === undefined) {
-      done = this.#writeMany(packets, 0);
-      if (done === packets.length) return done;
+    try {
+      if (!Array.isArray(packets)) {
+        throw new TypeError(`Packets must be an array of Uint8Array, got ${describe(packets)}`);
+      }
+      for (let i = 0; i < packets.length; i++) this.#checkPacket(packets[i], `Packet ${i}`);
+      if (this.#closed) throw this.#error(EBADF, "write", "write to");
+      if (this.#writeTail === undefined) {
+        done = this.#writeMany(packets, 0);
+        if (done === packets.length) return Promise.resolve(done);
+      }
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return await this.#enqueue(async () => {
+    return this.#enqueue(async () => {
       while (!this.#closed) {
         done = this.#writeMany(packets, done);
         if (done === packets.length) return done;

@@ -50,7 +50,7 @@ import {
 import type { Link } from "./netlink.ts";
 import { parseOffload, SEGMENTATION_OFFLOADS, setOffload, type TunOffloadOptions } from "./offload.ts";
 import { applyOpenConfig, parseOpenConfig } from "./open_config.ts";
-import { MAX_IP_PACKET, PacketIo } from "./packet_io.ts";
+import { ETHERNET_VLAN_ROOM, MAX_IP_PACKET, PacketIo } from "./packet_io.ts";
 import { packetReadable, packetWritable } from "./packet_streams.ts";
 import { closeFds, Readiness, type ReadinessFds } from "./readiness.ts";
 import {
@@ -180,8 +180,6 @@ export const MAX_PACKET_SIZE: number = MAX_IP_PACKET;
 // sizeof(struct virtio_net_hdr): the header without num_buffers.
 const VNET_HDR_SIZE = 10;
 const PACKET_INFO_SIZE = 4;
-// An Ethernet header with one 802.1Q tag, which the kernel may insert.
-const ETHERNET_HEADER_ROOM = 18;
 
 // Holds fd numbers only: holding the instance would keep it alive forever.
 const forgotten = new FinalizationRegistry<ReadinessFds>(closeFds);
@@ -247,7 +245,8 @@ export class TunInterface {
       readiness,
       device: this.#link.device,
       headerRoom: (flags.packetInfo ? PACKET_INFO_SIZE : 0) +
-        (flags.vnetHeader ? VNET_HDR_SIZE : 0) + (mode === "tap" ? ETHERNET_HEADER_ROOM : 0),
+        (flags.vnetHeader ? VNET_HDR_SIZE : 0) + (mode === "tap" ? ETHERNET_VLAN_ROOM : 0),
+      ethernet: mode === "tap",
       gso: (flags.offload & SEGMENTATION_OFFLOADS) !== 0,
       readMtu: () => readLink(this.#link, `read the MTU of ${this.#link.device}`).mtu,
       busyPoll,
@@ -657,11 +656,19 @@ export class TunInterface {
     const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
     // A plain iterator rather than an async generator: with packets queued,
     // each step is one synchronous read and one settled promise.
+    const io = this.#io;
+    const step = (packet: Uint8Array | null): IteratorResult<Uint8Array> =>
+      packet ? { done: false, value: packet } : done;
     const iterator: AsyncIterableIterator<Uint8Array> = {
-      next: async () => {
-        signal?.throwIfAborted();
-        const packet = (!this.#closed && this.#io.readNow()) || await this.#io.read(signal);
-        return packet ? { done: false, value: packet } : done;
+      next: () => {
+        try {
+          signal?.throwIfAborted();
+          const packet = io.closed ? undefined : io.readNow();
+          if (packet) return Promise.resolve({ done: false, value: packet });
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return io.read(signal).then(step);
       },
       return: () => Promise.resolve(done),
       [Symbol.asyncIterator]: () => iterator,

@@ -164,6 +164,23 @@ kernelTest(
   },
 );
 
+kernelTest("a packet of exactly the MTU fills a readBufferSize buffer and arrives whole", async () => {
+  using tun = quietDevice("full");
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "192.0.2.1", port: 41006 });
+  try {
+    await socket.send(new Uint8Array(1500 - 28).fill(7), PEER);
+    await socket.send(new Uint8Array(1500 - 28).fill(8), PEER);
+    const buffer = new Uint8Array(tun.readBufferSize);
+    assertStrictEquals(await tun.readInto(buffer), 1500);
+    assertStrictEquals(buffer[1499], 7);
+    const packet = await tun.read();
+    assertStrictEquals(packet?.length, 1500);
+    assertStrictEquals(packet[1499], 8);
+  } finally {
+    socket.close();
+  }
+});
+
 kernelTest("close settles a pending readBatch with null; later batches give null", async () => {
   using tun = quietDevice("bclose");
   const buffers = buffersFor(tun, 8);
