@@ -86,7 +86,9 @@ export function parseOffload(value: unknown, vnetHeader: boolean): number {
     );
   }
   if (!(mask & TUN_F_CSUM)) {
-    throw new RangeError("offload.checksum must be true for any other offload: the kernel needs it");
+    throw new RangeError(
+      "offload.checksum must be true for any other offload: the kernel needs it",
+    );
   }
   if ((mask & TUN_F_TSO_ECN) && !(mask & (TUN_F_TSO4 | TUN_F_TSO6))) {
     throw new RangeError("offload.ecn needs offload.tso4 or offload.tso6");

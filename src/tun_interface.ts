@@ -48,7 +48,12 @@ import {
   validateTxQueueLength,
 } from "./link_config.ts";
 import type { Link } from "./netlink.ts";
-import { parseOffload, SEGMENTATION_OFFLOADS, setOffload, type TunOffloadOptions } from "./offload.ts";
+import {
+  parseOffload,
+  SEGMENTATION_OFFLOADS,
+  setOffload,
+  type TunOffloadOptions,
+} from "./offload.ts";
 import { applyOpenConfig, parseOpenConfig } from "./open_config.ts";
 import { ETHERNET_VLAN_ROOM, MAX_IP_PACKET, PacketIo } from "./packet_io.ts";
 import { packetReadable, packetWritable } from "./packet_streams.ts";

@@ -1,13 +1,13 @@
 import { buildUdp, TunError, TunInterface } from "../mod.ts";
-import { assert, assertEquals, assertMatch, assertRejects, assertStrictEquals } from "./assert.ts";
 import {
-  interfaceExists,
-  kernelTest,
-  quietDevice,
-  sh,
-  uniqueName,
-  within,
-} from "./kernel.ts";
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+  assertStrictEquals,
+  assertThrows,
+} from "./assert.ts";
+import { interfaceExists, kernelTest, quietDevice, sh, uniqueName, within } from "./kernel.ts";
 
 const PEER = { transport: "udp", hostname: "192.0.2.99", port: 9 } as const;
 
@@ -164,22 +164,25 @@ kernelTest(
   },
 );
 
-kernelTest("a packet of exactly the MTU fills a readBufferSize buffer and arrives whole", async () => {
-  using tun = quietDevice("full");
-  const socket = Deno.listenDatagram({ transport: "udp", hostname: "192.0.2.1", port: 41006 });
-  try {
-    await socket.send(new Uint8Array(1500 - 28).fill(7), PEER);
-    await socket.send(new Uint8Array(1500 - 28).fill(8), PEER);
-    const buffer = new Uint8Array(tun.readBufferSize);
-    assertStrictEquals(await tun.readInto(buffer), 1500);
-    assertStrictEquals(buffer[1499], 7);
-    const packet = await tun.read();
-    assertStrictEquals(packet?.length, 1500);
-    assertStrictEquals(packet[1499], 8);
-  } finally {
-    socket.close();
-  }
-});
+kernelTest(
+  "a packet of exactly the MTU fills a readBufferSize buffer and arrives whole",
+  async () => {
+    using tun = quietDevice("full");
+    const socket = Deno.listenDatagram({ transport: "udp", hostname: "192.0.2.1", port: 41006 });
+    try {
+      await socket.send(new Uint8Array(1500 - 28).fill(7), PEER);
+      await socket.send(new Uint8Array(1500 - 28).fill(8), PEER);
+      const buffer = new Uint8Array(tun.readBufferSize);
+      assertStrictEquals(await tun.readInto(buffer), 1500);
+      assertStrictEquals(buffer[1499], 7);
+      const packet = await tun.read();
+      assertStrictEquals(packet?.length, 1500);
+      assertStrictEquals(packet[1499], 8);
+    } finally {
+      socket.close();
+    }
+  },
+);
 
 kernelTest("close settles a pending readBatch with null; later batches give null", async () => {
   using tun = quietDevice("bclose");
@@ -314,7 +317,7 @@ kernelTest(
     sh(`sysctl -qw net.ipv6.conf.${name}.disable_ipv6=1`);
     sh(`ip addr add 192.0.2.1/24 dev ${name} && ip link set ${name} up`);
     first.detachQueue();
-    await assertRejects(async () => first.detachQueue(), /already detached/);
+    assertThrows(() => first.detachQueue(), /already detached/);
     const socket = Deno.listenDatagram({ transport: "udp", hostname: "192.0.2.1", port: 41020 });
     const sendFlows = async () => {
       // 64 flows (destination ports): with two queues, both get some.

@@ -47,30 +47,35 @@ kernelTest(
   },
 );
 
-kernelTest("each read returns its own array of exactly the packet's length, never rewritten", async () => {
-  using tun = TunInterface.open({ name: uniqueName("fresh") });
-  configure(tun.name, "192.0.2.1/24");
-  const socket = Deno.listenDatagram({ transport: "udp", hostname: "192.0.2.1", port: 40001 });
-  try {
-    const peer = { transport: "udp", hostname: "192.0.2.78", port: 5000 } as const;
-    await socket.send(encoder.encode("a"), peer);
-    await socket.send(encoder.encode("bbbbbbbb"), peer);
-    const first = await readUntil(tun, (p) => isIpv4Udp(p));
-    const second = await readUntil(tun, (p) => isIpv4Udp(p));
-    assertStrictEquals(first.length, 29);
-    assertStrictEquals(second.length, 36);
-    // Views into one slab, side by side: reading on never touches earlier packets.
-    const firstBytes = first.slice();
-    assert(first.byteOffset + first.length <= second.byteOffset || first.buffer !== second.buffer);
-    for (let i = 0; i < 20; i++) await socket.send(encoder.encode("c".repeat(i + 1)), peer);
-    for (let i = 0; i < 20; i++) await readUntil(tun, (p) => isIpv4Udp(p));
-    assertEquals(first, firstBytes);
-    assertEquals(decoder.decode(first.subarray(28)), "a");
-    assertEquals(decoder.decode(second.subarray(28)), "bbbbbbbb");
-  } finally {
-    socket.close();
-  }
-});
+kernelTest(
+  "each read returns its own array of exactly the packet's length, never rewritten",
+  async () => {
+    using tun = TunInterface.open({ name: uniqueName("fresh") });
+    configure(tun.name, "192.0.2.1/24");
+    const socket = Deno.listenDatagram({ transport: "udp", hostname: "192.0.2.1", port: 40001 });
+    try {
+      const peer = { transport: "udp", hostname: "192.0.2.78", port: 5000 } as const;
+      await socket.send(encoder.encode("a"), peer);
+      await socket.send(encoder.encode("bbbbbbbb"), peer);
+      const first = await readUntil(tun, (p) => isIpv4Udp(p));
+      const second = await readUntil(tun, (p) => isIpv4Udp(p));
+      assertStrictEquals(first.length, 29);
+      assertStrictEquals(second.length, 36);
+      // Views into one slab, side by side: reading on never touches earlier packets.
+      const firstBytes = first.slice();
+      assert(
+        first.byteOffset + first.length <= second.byteOffset || first.buffer !== second.buffer,
+      );
+      for (let i = 0; i < 20; i++) await socket.send(encoder.encode("c".repeat(i + 1)), peer);
+      for (let i = 0; i < 20; i++) await readUntil(tun, (p) => isIpv4Udp(p));
+      assertEquals(first, firstBytes);
+      assertEquals(decoder.decode(first.subarray(28)), "a");
+      assertEquals(decoder.decode(second.subarray(28)), "bbbbbbbb");
+    } finally {
+      socket.close();
+    }
+  },
+);
 
 kernelTest(
   "TAP devices carry Ethernet frames: the kernel's ARP request arrives as one",
