@@ -5,8 +5,13 @@
  */
 import type { PacketIo } from "./packet_io.ts";
 
+// Packets one pull hands over when the kernel has them queued: a pull costs
+// more than a read, and this few never make a slow consumer hold much.
+const PULL_BATCH = 16;
+
 /**
  * A pull-based stream of packets: nothing is read until the consumer asks,
+ * and then at most {@linkcode PULL_BATCH} packets that are already queued,
  * so a slow consumer leaves packets in the kernel's queue. `cancel` runs
  * when the consumer cancels the stream.
  */
@@ -14,8 +19,17 @@ export function packetReadable(io: PacketIo, cancel: () => void): ReadableStream
   return new ReadableStream<Uint8Array>({
     pull: async (controller) => {
       const packet = (!io.closed && io.readNow()) || await io.read(undefined);
-      if (packet) controller.enqueue(packet);
-      else controller.close();
+      if (!packet) return controller.close();
+      controller.enqueue(packet);
+      try {
+        for (let i = 1; i < PULL_BATCH && !io.closed; i++) {
+          const next = io.readNow();
+          if (!next) break;
+          controller.enqueue(next);
+        }
+      } catch {
+        // Erroring the stream now would drop what it holds: the next pull fails instead.
+      }
     },
     cancel,
   }, { highWaterMark: 0 });
