@@ -11,6 +11,7 @@
  */
 
 import { formatIp, parseIp, parseMac } from "./address.ts";
+import { write16, write32 } from "./bytes.ts";
 import { finishChecksum, sumProtocolAndLength, sumWords } from "./checksum.ts";
 import { EtherType, IpProtocol } from "./constants.ts";
 import { parsePacket, type TcpFlags } from "./parse.ts";
@@ -147,18 +148,6 @@ function macOption(value: unknown, what: string): Uint8Array {
     throw new RangeError(`${what} must be 6 bytes long, got ${value.length}`);
   }
   return value;
-}
-
-function write16(bytes: Uint8Array, offset: number, value: number): void {
-  bytes[offset] = value >>> 8;
-  bytes[offset + 1] = value;
-}
-
-function write32(bytes: Uint8Array, offset: number, value: number): void {
-  bytes[offset] = value >>> 24;
-  bytes[offset + 1] = value >>> 16;
-  bytes[offset + 2] = value >>> 8;
-  bytes[offset + 3] = value;
 }
 
 function optionsObject(options: unknown, what: string): void {

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { read16, read32, write16, write32 } from "./bytes.ts";
 import { finishChecksum, sumProtocolAndLength, sumWords } from "./checksum.ts";
 import { IpProtocol } from "./constants.ts";
 import {
@@ -57,27 +58,6 @@ const TCP_CWR = 0x80;
 /** Offset of the checksum field within each transport header. */
 const TCP_CHECKSUM = 16;
 const UDP_CHECKSUM = 6;
-
-function read16(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset] << 8) | bytes[offset + 1];
-}
-
-function read32(bytes: Uint8Array, offset: number): number {
-  return bytes[offset] * 0x1000000 + (bytes[offset + 1] << 16) +
-    (bytes[offset + 2] << 8) + bytes[offset + 3];
-}
-
-function write16(bytes: Uint8Array, offset: number, value: number): void {
-  bytes[offset] = value >>> 8;
-  bytes[offset + 1] = value;
-}
-
-function write32(bytes: Uint8Array, offset: number, value: number): void {
-  bytes[offset] = value >>> 24;
-  bytes[offset + 1] = value >>> 16;
-  bytes[offset + 2] = value >>> 8;
-  bytes[offset + 3] = value;
-}
 
 function equalBytes(a: Uint8Array, b: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (a[i] !== b[i]) return false;

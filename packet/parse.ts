@@ -12,6 +12,7 @@
  */
 
 import { formatIPv4At, formatIPv6At, formatMacAt } from "./address.ts";
+import { read16, read32 } from "./bytes.ts";
 import { finishChecksum, sumProtocolAndLength, sumWords } from "./checksum.ts";
 import { EtherType, IpProtocol } from "./constants.ts";
 
@@ -197,15 +198,6 @@ export interface ParsedPacket {
    * header; for ARP it is empty.
    */
   payload: Uint8Array;
-}
-
-function read16(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset] << 8) | bytes[offset + 1];
-}
-
-function read32(bytes: Uint8Array, offset: number): number {
-  return bytes[offset] * 0x1000000 + (bytes[offset + 1] << 16) +
-    (bytes[offset + 2] << 8) + bytes[offset + 3];
 }
 
 function byteCount(count: number): string {

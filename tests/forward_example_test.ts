@@ -5,91 +5,24 @@
  * options.)
  */
 import { assert, assertMatch, assertStrictEquals } from "./assert.ts";
+import { Example } from "./example_process.ts";
 import { kernelTest, type Namespace, namespace, sh, uniqueName, within } from "./kernel.ts";
 
-const root = new URL("..", import.meta.url).pathname;
-
-/** examples/forward.ts running, its devices in `left` and `right` as 198.51.100.1 and .2. */
-class Forwarder implements AsyncDisposable {
-  readonly lines: string[] = [];
-  readonly #child: Deno.ChildProcess;
-  readonly #stdout: Promise<void>;
-  readonly #stderr: Promise<string>;
-  #exited = false;
-
-  private constructor(args: string[]) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-ffi", "--allow-read", `${root}examples/forward.ts`, ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#child.status.then(() => this.#exited = true);
-    this.#stdout = this.#collect();
-    this.#stderr = new Response(this.#child.stderr).text();
-  }
-
-  async #collect(): Promise<void> {
-    let partial = "";
-    for await (const text of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
-      const parts = (partial + text).split("\n");
-      partial = parts.pop()!;
-      this.lines.push(...parts);
+/** Starts examples/forward.ts, then moves and configures its devices (IPv6 off: only the test's packets). */
+async function startForwarder(left: Namespace, right: Namespace, args: string[]): Promise<Example> {
+  const [a, b] = [uniqueName("fxa"), uniqueName("fxb")];
+  const forwarder = new Example("forward.ts", [a, b, ...args], ["--allow-ffi", "--allow-read"]);
+  try {
+    await forwarder.line(new RegExp(`^ready ${a} ${b}$`), 15_000);
+    sh(`ip link set ${a} netns ${left.name} && ip link set ${b} netns ${right.name}`);
+    for (const [ns, device, host] of [[left, a, 1], [right, b, 2]] as const) {
+      ns.sh(`sysctl -qw net.ipv6.conf.${device}.disable_ipv6=1`);
+      ns.sh(`ip addr add 198.51.100.${host}/24 dev ${device} && ip link set ${device} up`);
     }
-  }
-
-  /** Starts it, then moves and configures its devices (IPv6 off: only the test's packets). */
-  static async start(left: Namespace, right: Namespace, args: string[]): Promise<Forwarder> {
-    const [a, b] = [uniqueName("fxa"), uniqueName("fxb")];
-    const forwarder = new Forwarder([a, b, ...args]);
-    try {
-      await forwarder.waitFor(new RegExp(`^ready ${a} ${b}$`));
-      sh(`ip link set ${a} netns ${left.name} && ip link set ${b} netns ${right.name}`);
-      for (const [ns, device, host] of [[left, a, 1], [right, b, 2]] as const) {
-        ns.sh(`sysctl -qw net.ipv6.conf.${device}.disable_ipv6=1`);
-        ns.sh(`ip addr add 198.51.100.${host}/24 dev ${device} && ip link set ${device} up`);
-      }
-      return forwarder;
-    } catch (error) {
-      await forwarder.exit("SIGKILL");
-      throw error;
-    }
-  }
-
-  /** Waits up to `ms` for a line matching `pattern`. */
-  async waitFor(pattern: RegExp, ms = 15_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline && !this.#exited) {
-      if (this.lines.some((line) => pattern.test(line))) return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    if (this.lines.some((line) => pattern.test(line))) return;
-    const { stderr } = await this.exit("SIGKILL");
-    throw new Error(`no line matching ${pattern} in:\n${this.lines.join("\n")}\n${stderr}`);
-  }
-
-  /** Sends `signal` and waits (killing it after 10 s) for the exit. */
-  async exit(signal: Deno.Signal): Promise<{ code: number; stderr: string }> {
-    const kill = (signal: Deno.Signal) => {
-      try {
-        if (!this.#exited) this.#child.kill(signal);
-      } catch {
-        // It exited between the check and the kill.
-      }
-    };
-    kill(signal);
-    const timer = setTimeout(() => kill("SIGKILL"), 10_000);
-    try {
-      const { code } = await this.#child.status;
-      await this.#stdout;
-      return { code, stderr: await this.#stderr };
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.exit("SIGKILL");
+    return forwarder;
+  } catch (error) {
+    await forwarder.exit("SIGKILL");
+    throw error;
   }
 }
 
@@ -110,7 +43,7 @@ kernelTest(
   async () => {
     using left = namespace("fxl");
     using right = namespace("fxr");
-    await using forwarder = await Forwarder.start(left, right, ["--queues", "1"]);
+    await using forwarder = await startForwarder(left, right, ["--queues", "1"]);
     assertMatch(left.sh("ping -c 2 -W 2 198.51.100.2"), /2 received/);
     assertMatch(right.sh("ping -c 2 -W 2 198.51.100.1"), /2 received/);
     const { code, stderr } = await forwarder.exit("SIGTERM");
@@ -127,7 +60,7 @@ kernelTest(
   async () => {
     using left = namespace("fxl");
     using right = namespace("fxr");
-    await using forwarder = await Forwarder.start(left, right, ["--queues", "2"]);
+    await using forwarder = await startForwarder(left, right, ["--queues", "2"]);
     // Sixteen flows (one source port each) to a port nothing listens on: the kernel
     // hashes each flow to a queue, so both carry some (all on one: 2 in 65536).
     const before = udpNoPorts(right);
@@ -162,7 +95,7 @@ kernelTest(
   async () => {
     using left = namespace("fxl");
     using right = namespace("fxr");
-    await using forwarder = await Forwarder.start(left, right, ["--offload", "--quiet"]);
+    await using forwarder = await startForwarder(left, right, ["--offload", "--quiet"]);
     const size = 4 << 20;
     const server = right.deno(`
       using listener = Deno.listen({ hostname: "198.51.100.2", port: 5001 });
