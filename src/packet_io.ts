@@ -4,8 +4,9 @@
  *
  * Every read and write is one synchronous system call. Only when the kernel
  * has nothing to read (or no room to write) does a call wait, through
- * {@linkcode Readiness}; a batch waits at most once per call and never when
- * a packet is queued. Inside a batch nothing is allocated per packet.
+ * {@linkcode Readiness}: a batch never waits while a packet is queued, and
+ * returns as soon as it has one. Inside a batch nothing is allocated per
+ * packet.
  *
  * @module
  */
@@ -104,11 +105,6 @@ export class PacketIo {
   /** The least buffer length a read accepts: the largest packet plus every header. */
   get readBufferSize(): number {
     return this.#readBufferSize;
-  }
-
-  /** The largest buffer a write accepts. */
-  get maxWriteSize(): number {
-    return this.#maxWrite;
   }
 
   /** Reads the MTU again (after it changed) and returns the new read buffer size. */
