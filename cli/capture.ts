@@ -6,13 +6,14 @@
  */
 import { type TunDeviceInfo, tunDeviceInfo, TunError, TunInterface } from "../mod.ts";
 import { PcapWriter, summarize } from "../packet/mod.ts";
+import { escapeControl } from "../src/validate.ts";
 import { parseCount } from "./create.ts";
-import { parseArgs } from "./parse_args.ts";
+import { parseCommandLine } from "./parse_args.ts";
 import { CommandError, UsageError } from "./usage_error.ts";
 
 /** Usage text of `tuntap capture`. */
 export const captureUsage =
-  `Usage: tuntap capture NAME [-w FILE.pcap] [-c COUNT] [--timeout SECONDS]
+  `Usage: tuntap capture NAME [-w FILE.pcap [--force]] [-c COUNT] [--timeout SECONDS]
                        [--mode tun|tap]
 
 Attaches device NAME and prints one line per packet the kernel sends into it,
@@ -33,13 +34,19 @@ it has no address, so give it one with \`ip\` or use \`tuntap create\` first.
 Options:
   -w, --write FILE     also write the packets to FILE, a pcap file (raw IP for
                        TUN, Ethernet for TAP) that tcpdump and Wireshark read;
-                       needs --allow-write
+                       needs --allow-write. FILE is made new, readable
+                       by its owner only (0600), once the device is
+                       attached, and holds a valid (empty) capture from then
+                       on; an existing FILE, a symlink included, is refused
+  --force              replace an existing FILE (a symlink is replaced, its
+                       target left alone)
   -c, --count COUNT    stop after COUNT packets
   --timeout SECONDS    stop after SECONDS (decimals allowed)
   --mode tun|tap       the kind of device to create when NAME does not exist
 
-Ctrl-C (SIGINT) or SIGTERM stop it cleanly: the device is closed, the pcap
-file is complete, and the exit status is 0. The count goes to stderr.`;
+Ctrl-C (SIGINT), SIGTERM or SIGHUP stop it cleanly: the device is closed, the
+pcap file is complete, and the exit status is 0. The count goes to stderr; a
+second signal while it stops ends it at once, count printed.`;
 
 // struct tun_pi and struct virtio_net_hdr, which capture strips.
 const PI_SIZE = 4;
@@ -47,15 +54,12 @@ const VNET_HDR_SIZE = 10;
 
 /** Runs `tuntap capture`. */
 export async function capture(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      write: { type: "string", short: "w" },
-      count: { type: "string", short: "c" },
-      timeout: { type: "string" },
-      mode: { type: "string" },
-    },
+  const { values, positionals } = parseCommandLine("capture", args, {
+    write: { type: "string", short: "w" },
+    count: { type: "string", short: "c" },
+    timeout: { type: "string" },
+    mode: { type: "string" },
+    force: { type: "boolean", default: false },
   });
   if (positionals.length !== 1) throw new UsageError("capture takes one NAME", "capture");
   const [name] = positionals;
@@ -69,52 +73,74 @@ export async function capture(args: string[]): Promise<number> {
     throw new UsageError(`--mode must be tun or tap, not "${mode}"`, "capture");
   }
 
+  const path = values.write;
+  if (path === undefined && values.force) {
+    throw new UsageError("--force applies to -w FILE only", "capture");
+  }
+  if (path !== undefined) requireWrite(path);
+
   const existing = findDevice(name);
   if (existing && mode !== undefined && existing.mode !== mode) {
     throw new UsageError(`${name} is a ${existing.mode} device, not ${mode}`, "capture");
   }
-  // The file first: a path that cannot be written fails before any device is touched.
-  const file = values.write === undefined ? undefined : await createFile(values.write);
-  let tun: TunInterface;
+  const tun = TunInterface.open({
+    name,
+    mode: existing?.mode ?? mode,
+    packetInfo: existing?.pi,
+    vnetHeader: existing?.vnetHdr,
+    multiQueue: existing?.multiQueue,
+  });
+  const link = tun.mode === "tap" ? "ethernet" : "ip";
+  // The file only once the device is attached: a failure before leaves none.
+  let writer: PcapWriter | undefined;
   try {
-    tun = TunInterface.open({
-      name,
-      mode: existing?.mode ?? mode,
-      packetInfo: existing?.pi,
-      vnetHeader: existing?.vnetHdr,
-      multiQueue: existing?.multiQueue,
-    });
+    writer = path === undefined ? undefined : await createPcap(path, link, values.force);
   } catch (error) {
-    file?.close();
+    tun.close();
     throw error;
   }
-  const link = tun.mode === "tap" ? "ethernet" : "ip";
-  const writer = file && new PcapWriter(file, { link });
   const skip = (tun.packetInfo ? PI_SIZE : 0) + (tun.vnetHeader ? VNET_HDR_SIZE : 0);
 
-  // Closing the device ends the loop below at once, however it is stopped.
-  const stop = () => tun.close();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  const timer = timeout === undefined ? undefined : setTimeout(stop, timeout * 1000);
   let captured = 0;
+  let reported = false;
+  const report = () => {
+    if (reported) return;
+    reported = true;
+    console.error(`${captured} packet${captured === 1 ? "" : "s"} captured`);
+  };
+  // The first signal closes the device, which ends the loop below at once.
+  // The handlers stay until the count is printed, so a second Ctrl-C cannot
+  // kill the process silently; it ends a slow stop with the count printed.
+  let stopping = false;
+  const stop = () => {
+    if (stopping) {
+      report();
+      Deno.exit(0);
+    }
+    stopping = true;
+    tun.close();
+  };
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  for (const signal of signals) Deno.addSignalListener(signal, stop);
+  const timer = timeout === undefined ? undefined : setTimeout(stop, timeout * 1000);
   try {
     console.error(
-      `capturing on ${tun.name} (${tun.mode}${existing ? "" : ", created for this capture"})` +
-        `${values.write === undefined ? "" : ` to ${values.write}`}; Ctrl-C stops`,
+      `capturing on ${escapeControl(tun.name)} ` +
+        `(${tun.mode}${existing ? "" : ", created for this capture"})` +
+        `${path === undefined ? "" : ` to ${escapeControl(path)}`}; Ctrl-C stops`,
     );
     for await (const packet of tun) {
       await record(packet.subarray(skip));
       if (++captured === count) break;
     }
   } finally {
+    stopping = true;
     tun.close();
     clearTimeout(timer);
-    Deno.removeSignalListener("SIGINT", stop);
-    Deno.removeSignalListener("SIGTERM", stop);
     await writer?.close();
+    report();
+    for (const signal of signals) Deno.removeSignalListener(signal, stop);
   }
-  console.error(`${captured} packet${captured === 1 ? "" : "s"} captured`);
   return 0;
 
   async function record(packet: Uint8Array): Promise<void> {
@@ -133,15 +159,90 @@ function findDevice(name: string): TunDeviceInfo | undefined {
   }
 }
 
-async function createFile(path: string): Promise<Deno.FsFile> {
+/**
+ * Refuses a FILE this process may not write before any device is touched
+ * (`requestSync` prompts on a terminal unless --no-prompt was given).
+ */
+function requireWrite(path: string): void {
+  if (Deno.permissions.requestSync({ name: "write", path }).state !== "granted") {
+    throw new CommandError(`writing ${path} needs --allow-write (or --allow-write=${path})`);
+  }
+}
+
+/**
+ * Makes FILE new (O_CREAT|O_EXCL, 0600 before the umask) and writes the pcap
+ * header at once, so that from here on it is a valid capture, empty until
+ * the first packet. O_EXCL refuses any existing path, a symlink (dangling or
+ * not) included, so no link is ever followed; `--force` unlinks what is
+ * there first (the link itself, never its target). Messages quote `path`
+ * raw: the CLI escapes every error line it prints.
+ */
+async function createPcap(
+  path: string,
+  link: "ip" | "ethernet",
+  force: boolean,
+): Promise<PcapWriter> {
+  let file: Deno.FsFile;
   try {
-    return await Deno.open(path, { write: true, create: true, truncate: true });
+    if (force) await removeIfPresent(path);
+    file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
   } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) {
-      throw new CommandError(`writing ${path} needs --allow-write (or --allow-write=${path})`);
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw new CommandError(`${path} exists: add --force to replace it`);
     }
     throw new CommandError(`cannot write ${path}: ${(error as Error).message}`);
   }
+  // Straight to the file, not through file.writable, which keeps small
+  // writes in memory until its buffer fills or it closes (seen with Deno
+  // 2.9: 20 KB of records, 0 bytes on disk): a kill would lose them all.
+  let closed = false;
+  const close = () => {
+    if (!closed) file.close();
+    closed = true;
+  };
+  const writeAll = async (bytes: Uint8Array) => {
+    for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
+  };
+  const header = await pcapHeader(link);
+  try {
+    await writeAll(header);
+  } catch (error) {
+    close();
+    // Not even a valid empty capture: leave nothing behind.
+    await Deno.remove(path).catch(() => {});
+    throw new CommandError(`cannot write ${path}: ${(error as Error).message}`);
+  }
+  // PcapWriter writes the header itself with the first record (or on close):
+  // drop that copy, since it is already in the file.
+  let written = header.length;
+  return new PcapWriter(
+    new WritableStream<Uint8Array>({
+      write(chunk) {
+        const rest = chunk.subarray(written);
+        written = 0;
+        return writeAll(rest);
+      },
+      close,
+      abort: close,
+    }),
+    { link },
+  );
+}
+
+async function removeIfPresent(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+/** The file header {@linkcode PcapWriter} writes for `link`, taken from an empty capture. */
+async function pcapHeader(link: "ip" | "ethernet"): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const sink = new WritableStream<Uint8Array>({ write: (chunk) => void chunks.push(chunk) });
+  await new PcapWriter(sink, { link }).close();
+  return new Uint8Array(chunks.flatMap((chunk) => [...chunk]));
 }
 
 function parseSeconds(text: string): number {

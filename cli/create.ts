@@ -5,7 +5,8 @@
  */
 import { lookupId } from "../ffi/libc.ts";
 import { TunInterface } from "../mod.ts";
-import { parseArgs } from "./parse_args.ts";
+import { parseCommandLine } from "./parse_args.ts";
+import { escapeControl } from "../src/validate.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Usage text of `tuntap create`. */
@@ -34,20 +35,16 @@ Whoever attaches the device later must ask for the same --pi, --vnet-hdr and
 
 /** Runs `tuntap create`. */
 export function create(args: string[]): number {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      mode: { type: "string", default: "tun" },
-      user: { type: "string" },
-      group: { type: "string" },
-      pi: { type: "boolean", default: false },
-      "vnet-hdr": { type: "boolean", default: false },
-      "multi-queue": { type: "boolean", default: false },
-      address: { type: "string", multiple: true, default: [] },
-      mtu: { type: "string" },
-      up: { type: "boolean" },
-    },
+  const { values, positionals } = parseCommandLine("create", args, {
+    mode: { type: "string", default: "tun" },
+    user: { type: "string" },
+    group: { type: "string" },
+    pi: { type: "boolean", default: false },
+    "vnet-hdr": { type: "boolean", default: false },
+    "multi-queue": { type: "boolean", default: false },
+    address: { type: "string", multiple: true, default: [] },
+    mtu: { type: "string" },
+    up: { type: "boolean" },
   });
   if (positionals.length !== 1) throw new UsageError("create takes one NAME", "create");
   const mode = values.mode;
@@ -68,7 +65,7 @@ export function create(args: string[]): number {
     mtu: values.mtu === undefined ? undefined : parseCount(values.mtu, "--mtu", "create"),
     up: values.up,
   });
-  console.log(`created ${mode} device ${tun.name}`);
+  console.log(`created ${mode} device ${escapeControl(tun.name)}`);
   tun.close();
   return 0;
 }
@@ -79,9 +76,9 @@ export function create(args: string[]): number {
  */
 export function parseId(text: string, kind: "user" | "group"): number {
   const option = `--${kind}`;
-  if (/^\d+$/.test(text)) {
+  if (/^-?\d+$/.test(text)) {
     const id = Number(text);
-    if (id > 0xfffffffe) {
+    if (id < 0 || id > 0xfffffffe) {
       throw new UsageError(`${option} takes an id from 0 to 4294967294, not ${text}`, "create");
     }
     return id;

@@ -4,7 +4,8 @@
  * @module
  */
 import { TunError, TunInterface } from "../mod.ts";
-import { parseArgs } from "./parse_args.ts";
+import { parseCommandLine } from "./parse_args.ts";
+import { escapeControl } from "../src/validate.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Usage text of `tuntap destroy`. */
@@ -18,16 +19,16 @@ name was refused.`;
 
 /** Runs `tuntap destroy`; exit status 1 when any name failed. */
 export function destroy(args: string[]): number {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const { positionals } = parseCommandLine("destroy", args, {});
   if (positionals.length === 0) throw new UsageError("destroy takes at least one NAME", "destroy");
   let status = 0;
   for (const name of positionals) {
     try {
       TunInterface.destroy(name);
-      console.log(`destroyed ${name}`);
+      console.log(`destroyed ${escapeControl(name)}`);
     } catch (error) {
       if (!(error instanceof TunError || error instanceof RangeError)) throw error;
-      console.error(`tuntap: ${error.message}`);
+      console.error(`tuntap: ${escapeControl(error.message)}`);
       status = 1;
     }
   }

@@ -5,7 +5,8 @@
  */
 import { listTunDevices, type TunDeviceInfo } from "../mod.ts";
 import { type Cell, dim, green, onOff, printJson, table } from "./output.ts";
-import { parseArgs } from "./parse_args.ts";
+import { escapeControl } from "../src/validate.ts";
+import { parseCommandLine } from "./parse_args.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Usage text of `tuntap list`. */
@@ -30,10 +31,8 @@ on detach); one whose holder dropped the carrier itself shows 0.`;
 
 /** Runs `tuntap list`. */
 export function list(args: string[]): number {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { json: { type: "boolean", default: false } },
+  const { values, positionals } = parseCommandLine("list", args, {
+    json: { type: "boolean", default: false },
   });
   if (positionals.length > 0) {
     throw new UsageError(
@@ -67,7 +66,7 @@ export function listTable(devices: readonly TunDeviceInfo[]): string {
     "MULTI_QUEUE",
   ];
   const rows = devices.map((device): Cell[] => [
-    device.name,
+    escapeControl(device.name),
     device.mode,
     device.up ? { text: "up", paint: green } : { text: "down", paint: dim },
     String(device.queues),

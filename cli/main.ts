@@ -21,6 +21,9 @@ import { capture, captureUsage } from "./capture.ts";
 import { create, createUsage } from "./create.ts";
 import { destroy, destroyUsage } from "./destroy.ts";
 import { list, listUsage } from "./list.ts";
+import { escapeControl, quote } from "../src/validate.ts";
+import { closestName } from "../src/suggest.ts";
+import { unknownOption } from "./parse_args.ts";
 import { show, showUsage } from "./show.ts";
 import { CommandError, UsageError } from "./usage_error.ts";
 
@@ -63,7 +66,9 @@ or a member of its group); list and show need no privilege.`;
 /**
  * Runs the CLI with `args` and returns the exit status: 0, 1 for a kernel
  * refusal (the {@linkcode TunError} message on stderr), 2 for a usage error
- * (one line on stderr).
+ * or a missing `--allow-ffi` (one line on stderr, with a suggestion where a
+ * known option or command is close). Control characters in anything printed
+ * on stderr are escaped.
  *
  * @example Run a command from a script
  * ```ts ignore
@@ -84,15 +89,14 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     if (name === "help") {
-      const topic = rest[0] === undefined ? undefined : commands[rest[0]];
-      if (rest[0] !== undefined && topic === undefined) {
-        throw new UsageError(`unknown command "${rest[0]}"`);
-      }
+      const topic = rest[0] === undefined ? undefined : findCommand(rest[0]);
       console.log(topic?.usage ?? mainUsage);
       return 0;
     }
-    const command = commands[name];
-    if (command === undefined) throw new UsageError(`unknown command "${name}"`);
+    if (name.startsWith("-")) {
+      throw new UsageError(unknownOption(name, ["--help", "--version", "-h", "-V"]));
+    }
+    const command = findCommand(name);
     if (rest.includes("--help") || rest.includes("-h")) {
       console.log(command.usage);
       return 0;
@@ -103,23 +107,42 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+/** The command called `name`; a usage error naming the closest one if there is none. */
+function findCommand(name: string): Command {
+  if (Object.hasOwn(commands, name)) return commands[name];
+  const suggestion = closestName(name, [...Object.keys(commands), "help"]);
+  throw new UsageError(
+    `unknown command ${quote(name)}` +
+      (suggestion === undefined ? "" : `; did you mean ${suggestion}?`),
+  );
+}
+
 function report(error: unknown, command: string | undefined): number {
+  // Messages can quote device names and arguments, which may hold any byte
+  // but "/", ":" and whitespace: escape them so that none reaches the terminal.
+  const print = (message: string) => console.error(`tuntap: ${escapeControl(message)}`);
   if (error instanceof TunError || error instanceof CommandError) {
-    console.error(`tuntap: ${error.message}`);
+    print(error.message);
     return 1;
   }
-  // parseArgs throws TypeErrors (with an ERR_PARSE_ARGS_* code) for unknown
-  // or malformed options; the library throws TypeError/RangeError for bad
-  // names and numbers. All are the caller's to fix: exit 2, one line.
+  if (error instanceof Deno.errors.NotCapable) {
+    // "Requires ffi access to "libc.so.6", run again with the --allow-ffi flag"
+    const flag = /--allow-[a-z-]+/.exec(error.message)?.[0] ?? "--allow-ffi";
+    print(
+      `run with ${flag}: the tuntap command talks to the kernel through libc ` +
+        `(deno run ${flag} …, or deno task tuntap)`,
+    );
+    return 2;
+  }
+  // The library throws TypeError/RangeError for bad names and numbers, the
+  // commands UsageError: all are the caller's to fix: exit 2, one line.
   if (error instanceof UsageError || error instanceof TypeError || error instanceof RangeError) {
-    const parseArgsError = String((error as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS");
-    const message = parseArgsError ? error.message.split(". ")[0] : error.message;
     const topic = error instanceof UsageError && error.command
       ? error.command
-      : command !== undefined && command in commands
+      : command !== undefined && Object.hasOwn(commands, command)
       ? command
       : undefined;
-    console.error(`tuntap: ${message} (see: tuntap help${topic ? ` ${topic}` : ""})`);
+    print(`${error.message} (see: tuntap help${topic ? ` ${topic}` : ""})`);
     return 2;
   }
   throw error;

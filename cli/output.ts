@@ -51,7 +51,20 @@ export function table(rows: readonly (readonly Cell[])[]): string {
   ).join("\n");
 }
 
-/** Prints a value as JSON, two-space indented, keys in the order the value has them. */
+/**
+ * Prints a value as JSON, two-space indented, keys in the order the value has
+ * them. JSON.stringify escapes only C0 controls; DEL, C1 controls (0x9B is a
+ * terminal's CSI) and format characters are escaped too, so that a device
+ * name cannot drive a terminal through `--json` either; the JSON is the same.
+ */
 export function printJson(value: unknown): void {
-  console.log(JSON.stringify(value, null, 2));
+  console.log(
+    // The only raw C0 characters left are the newlines of the indentation.
+    JSON.stringify(value, null, 2).replace(
+      /[\x7f-\x9f\p{Cf}\p{Zl}\p{Zp}]/gu,
+      (character) =>
+        character.split("").map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`)
+          .join(""),
+    ),
+  );
 }

@@ -5,7 +5,8 @@
  */
 import { type TunDeviceDetails, tunDeviceDetails } from "../mod.ts";
 import { type Cell, dim, green, onOff, printJson, table } from "./output.ts";
-import { parseArgs } from "./parse_args.ts";
+import { escapeControl } from "../src/validate.ts";
+import { parseCommandLine } from "./parse_args.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Usage text of `tuntap show`. */
@@ -28,10 +29,8 @@ and "metric" only when the kernel reports one.`;
 
 /** Runs `tuntap show`. */
 export function show(args: string[]): number {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { json: { type: "boolean", default: false } },
+  const { values, positionals } = parseCommandLine("show", args, {
+    json: { type: "boolean", default: false },
   });
   if (positionals.length !== 1) throw new UsageError("show takes one NAME", "show");
   const device = tunDeviceDetails(positionals[0]);
@@ -44,7 +43,7 @@ export function show(args: string[]): number {
 export function showText(device: TunDeviceDetails): string {
   const none = { text: "-", paint: dim };
   const rows: Cell[][] = [
-    ["name", device.name],
+    ["name", escapeControl(device.name)],
     ["index", String(device.index)],
     ["mode", device.mode],
     ["state", device.up ? { text: "up", paint: green } : { text: "down", paint: dim }],

@@ -8,7 +8,7 @@
  * @module
  */
 import { IFF_UP } from "../ffi/constants.ts";
-import { ENODEV } from "../ffi/errno.ts";
+import { ENODEV, EPERM } from "../ffi/errno.ts";
 import { cstring } from "../ffi/libc.ts";
 import {
   decode_ifinfomsg,
@@ -36,6 +36,7 @@ import {
 } from "../ffi/netlink.ts";
 import { formatMac, parseMac } from "../packet/address.ts";
 import { type Link, netlinkDump, netlinkRequest } from "./netlink.ts";
+import { TunError } from "./tun_error.ts";
 import { validateInteger } from "./validate.ts";
 
 /** What {@linkcode readLink} reports. */
@@ -75,6 +76,10 @@ interface LinkChange {
   /** The new transmit queue length. */
   txQueueLength?: number;
 }
+
+// KMALLOC_MAX_SIZE / sizeof(void *) with 4 KiB pages: the longest ring
+// tun_queue_resize can allocate there.
+const TUN_TXQLEN_LIMIT_4K = 2 ** 19;
 
 /** The largest `u32`: the limit of netlink's 32-bit metrics and lengths. */
 export const U32_MAX = 0xffffffff;
@@ -216,13 +221,35 @@ export function setMac(link: Link, mac: Uint8Array): void {
   changeLink(link, { mac }, `set the MAC address of ${link.device} to ${formatMac(mac)}`);
 }
 
-/** Sets the transmit queue length (checked by {@linkcode validateTxQueueLength}). */
+/**
+ * Sets the transmit queue length (checked by {@linkcode validateTxQueueLength}).
+ * A length the device cannot take is a RangeError, and the device keeps its
+ * old length.
+ */
 export function setTxQueueLength(link: Link, length: number): void {
-  changeLink(
-    link,
-    { txQueueLength: length },
-    `set the transmit queue length of ${link.device} to ${length}`,
-  );
+  const action = `set the transmit queue length of ${link.device} to ${length}`;
+  try {
+    changeLink(link, { txQueueLength: length }, action);
+  } catch (error) {
+    if (!(error instanceof TunError && error.errno === EPERM)) throw error;
+    // A TUN/TAP device sizes a ring of that many packets for each attached
+    // queue; when the kernel cannot allocate it (above KMALLOC_MAX_SIZE / 8
+    // entries, 2^19 with 4 KiB pages, more with larger pages), the device's
+    // notifier refuses, the kernel rolls back, and the refusal reaches us as
+    // EPERM. Setting the current length again takes the same privilege and
+    // allocates nothing: if that passes, the length was the problem.
+    try {
+      const { txQueueLength } = readLink(link, action);
+      changeLink(link, { txQueueLength }, action);
+    } catch {
+      throw error;
+    }
+    throw new RangeError(
+      `Transmit queue length ${length} is more than ${link.device} can take: the kernel ` +
+        `could not allocate a ring of that many packets per queue (its limit is ` +
+        `KMALLOC_MAX_SIZE / 8, which is ${TUN_TXQLEN_LIMIT_4K} with 4 KiB pages)`,
+    );
+  }
 }
 
 // The one RTM_SETLINK: ifi_change names the flag bits to touch, so a request

@@ -50,6 +50,13 @@ export interface Link {
   readonly device: string;
   /** Once the handle is closed, requests fail with EBADF instead of acting on the index. */
   readonly closed: boolean;
+  /**
+   * Throws (a {@linkcode TunError} `ENODEV`) unless `index` still names the
+   * handle's device; called before every request. An index outlives its
+   * device and the kernel hands it to the next one, so a handle whose device
+   * was deleted would otherwise configure a stranger.
+   */
+  readonly verify?: (syscall: string, action: string) => void;
 }
 
 /** One rtnetlink request: the message and what to say when it fails. */
@@ -120,6 +127,7 @@ function exchange(
   if (request.link.closed) {
     throw new TunError({ errno: EBADF, syscall, action: request.action });
   }
+  request.link.verify?.(syscall, request.action);
   const fd = openSocket(request);
   lastSeq = (lastSeq + 1) >>> 0 || 1;
   const seq = lastSeq;

@@ -59,45 +59,51 @@ export function parseOpenConfig(options: OpenConfigOptions): OpenConfig {
 }
 
 /**
+ * What `open()` changed on a device, as steps that put it back. Failed
+ * steps are skipped: the error being reported is the first failure, and
+ * undoing is best effort.
+ */
+export type UndoSteps = (() => void)[];
+
+/** Runs the undo steps newest first, each at most once, ignoring their failures. */
+export function runUndo(undo: UndoSteps): void {
+  while (undo.length > 0) {
+    try {
+      undo.pop()!();
+    } catch {
+      // The first failure is the one to report; undoing is best effort.
+    }
+  }
+}
+
+/**
  * Applies the configuration in the order the kernel needs: the MTU first
  * (IPv6 refuses addresses on a link below 1280 bytes, so a small MTU set
  * later would silently drop them), then addresses, then the link state,
  * then routes (IPv4 refuses a route through a device that is down, and a
- * gateway must be on a network an address made). When a step fails, the
- * steps that succeeded are undone, newest first, and the error is rethrown;
- * that matters for a device that existed before, which closing the fd does
- * not remove.
+ * gateway must be on a network an address made). Each step that succeeds
+ * pushes its inverse onto `undo`; the caller runs them ({@linkcode runUndo})
+ * when this or any later step of `open()` fails. That matters for a device
+ * that existed before, which closing the fd does not remove.
  */
-export function applyOpenConfig(link: Link, config: OpenConfig): void {
-  const undo: (() => void)[] = [];
-  try {
-    const before = config.mtu === undefined && config.up === undefined
-      ? undefined
-      : readLink(link, `read the state of ${link.device}`);
-    if (before && config.mtu !== undefined && config.mtu !== before.mtu) {
-      setMtu(link, config.mtu);
-      undo.push(() => setMtu(link, before.mtu));
-    }
-    for (const address of config.addresses) {
-      addAddress(link, address);
-      undo.push(() => removeAddress(link, address));
-    }
-    if (before && config.up !== undefined && config.up !== before.up) {
-      setUp(link, config.up);
-      undo.push(() => setUp(link, before.up));
-    }
-    for (const route of config.routes) {
-      addRoute(link, route);
-      undo.push(() => removeRoute(link, route));
-    }
-  } catch (error) {
-    for (const step of undo.reverse()) {
-      try {
-        step();
-      } catch {
-        // The first failure is the one to report; undoing is best effort.
-      }
-    }
-    throw error;
+export function applyOpenConfig(link: Link, config: OpenConfig, undo: UndoSteps): void {
+  const before = config.mtu === undefined && config.up === undefined
+    ? undefined
+    : readLink(link, `read the state of ${link.device}`);
+  if (before && config.mtu !== undefined && config.mtu !== before.mtu) {
+    setMtu(link, config.mtu);
+    undo.push(() => setMtu(link, before.mtu));
+  }
+  for (const address of config.addresses) {
+    addAddress(link, address);
+    undo.push(() => removeAddress(link, address));
+  }
+  if (before && config.up !== undefined && config.up !== before.up) {
+    setUp(link, config.up);
+    undo.push(() => setUp(link, before.up));
+  }
+  for (const route of config.routes) {
+    addRoute(link, route);
+    undo.push(() => removeRoute(link, route));
   }
 }

@@ -71,8 +71,21 @@ export class TunError extends Error {
 
 function defaultHint(code: string, syscall: string): string | undefined {
   switch (code) {
-    case "EPERM":
     case "EACCES":
+      // Opening the node is an ordinary file permission check: CAP_NET_ADMIN
+      // plays no part in it, so "needs root or CAP_NET_ADMIN" would mislead.
+      if (syscall.startsWith("open")) {
+        return "the mode of /dev/net/tun (0600 on some systems) does not let this user open it, " +
+          "and capabilities such as CAP_NET_ADMIN do not override that: make it 0666 " +
+          "(chmod 0666 /dev/net/tun, or for good a udev rule: " +
+          'KERNEL=="tun", MODE="0666" in /etc/udev/rules.d/), or run as root';
+      }
+    // falls through
+    case "EPERM":
+      if (syscall.startsWith("open")) {
+        return "opening /dev/net/tun is not allowed here (a device cgroup or security module); " +
+          "in a container, pass the device in (--device /dev/net/tun)";
+      }
       return syscall.startsWith("ioctl(TUNSETIFF)")
         ? "this needs root or CAP_NET_ADMIN, or a persistent device whose owner or group is this user"
         : "this needs root or CAP_NET_ADMIN";

@@ -16,6 +16,7 @@ import {
   O_NONBLOCK,
   O_RDWR,
   TUNGETIFF,
+  TUNGETVNETHDRSZ,
   TUNSETCARRIER,
   TUNSETGROUP,
   TUNSETIFF,
@@ -24,7 +25,7 @@ import {
   TUNSETQUEUE,
   TUNSETVNETHDRSZ,
 } from "../ffi/constants.ts";
-import { EBADF, EEXIST, EINVAL } from "../ffi/errno.ts";
+import { EBADF, EBADFD, EEXIST, EINVAL, ENODEV } from "../ffi/errno.ts";
 import { ifr_name, ifreq, set_ifr_flags } from "../ffi/ifreq.ts";
 import { cstring, libc } from "../ffi/libc.ts";
 import { formatMac } from "../packet/address.ts";
@@ -36,7 +37,7 @@ import {
   type TunAddress,
   type TunAddressOptions,
 } from "./address_config.ts";
-import { destroyTunDevice, tunDeviceInfo } from "./device_info.ts";
+import { destroyTunDevice, type TunDeviceInfo, tunDeviceInfo } from "./device_info.ts";
 import {
   parseDeviceMac,
   readLink,
@@ -54,7 +55,7 @@ import {
   setOffload,
   type TunOffloadOptions,
 } from "./offload.ts";
-import { applyOpenConfig, parseOpenConfig } from "./open_config.ts";
+import { applyOpenConfig, parseOpenConfig, runUndo, type UndoSteps } from "./open_config.ts";
 import { ETHERNET_VLAN_ROOM, MAX_IP_PACKET, PacketIo } from "./packet_io.ts";
 import { packetReadable, packetWritable } from "./packet_streams.ts";
 import { closeFds, Readiness, type ReadinessFds } from "./readiness.ts";
@@ -67,6 +68,7 @@ import {
   type TunRouteOptions,
 } from "./route_config.ts";
 import { check, ioctl, ioctlValue } from "./syscall.ts";
+import { closestName } from "./suggest.ts";
 import { TunError } from "./tun_error.ts";
 import {
   describe,
@@ -186,6 +188,86 @@ export const MAX_PACKET_SIZE: number = MAX_IP_PACKET;
 const VNET_HDR_SIZE = 10;
 const PACKET_INFO_SIZE = 4;
 
+// Every key of TunOpenOptions, checked by the compiler both ways.
+const OPEN_OPTION_KEYS = Object.keys(
+  {
+    name: true,
+    mode: true,
+    packetInfo: true,
+    vnetHeader: true,
+    offload: true,
+    busyPoll: true,
+    multiQueue: true,
+    persist: true,
+    exclusive: true,
+    owner: true,
+    group: true,
+    addresses: true,
+    routes: true,
+    mtu: true,
+    up: true,
+  } satisfies Record<keyof TunOpenOptions, true>,
+);
+
+// A misspelt key would otherwise be ignored, and the device opened with
+// the default the caller meant to override.
+function rejectUnknownOptions(options: object): void {
+  for (const key of Object.keys(options)) {
+    if (OPEN_OPTION_KEYS.includes(key)) continue;
+    const near = closestName(key, OPEN_OPTION_KEYS);
+    throw new TypeError(
+      `TunInterface.open() has no option ${JSON.stringify(key)}` +
+        (near ? `: did you mean "${near}"?` : `: use ${OPEN_OPTION_KEYS.join(", ")}`),
+    );
+  }
+}
+
+// The state of a TUN/TAP device of that name before the attach, or
+// undefined when there is none (the attach creates it) or it is another
+// kind of link (the attach refuses it).
+function existingDevice(name: string): TunDeviceInfo | undefined {
+  try {
+    return tunDeviceInfo(name);
+  } catch (error) {
+    if (error instanceof TunError && (error.errno === ENODEV || error.errno === EINVAL)) {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/**
+ * After a failed open() has detached, puts back the packet-info and
+ * vnet-header flags its attach rewrote. A device's flags change only on an
+ * attach (and a queue joining others leaves them), so this attaches once
+ * more with the old flags and detaches. Best effort: if someone attached
+ * the device meanwhile, the kernel refuses with EBUSY and the flags are
+ * theirs to choose anyway.
+ */
+function restoreAttachFlags(before: TunDeviceInfo): void {
+  try {
+    const now = tunDeviceInfo(before.name);
+    if (now.pi === before.pi && now.vnetHdr === before.vnetHdr) return;
+    const fd = libc().open(cstring("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
+    if (fd < 0) return;
+    const flags = (before.mode === "tap" ? IFF_TAP : IFF_TUN) | (before.pi ? 0 : IFF_NO_PI) |
+      (before.vnetHdr ? IFF_VNET_HDR : 0) | (before.multiQueue ? IFF_MULTI_QUEUE : 0);
+    libc().ioctl(fd, BigInt(TUNSETIFF), set_ifr_flags(ifreq(before.name), flags));
+    libc().close(fd);
+  } catch {
+    // The open() failure is the error to report.
+  }
+}
+
+function setVnetHeaderSize(fd: number, size: number, device: string): void {
+  ioctl(
+    fd,
+    TUNSETVNETHDRSZ,
+    new Uint8Array(new Int32Array([size]).buffer),
+    `set the vnet header size of ${device}`,
+  );
+}
+
 // Holds fd numbers only: holding the instance would keep it alive forever.
 const forgotten = new FinalizationRegistry<ReadinessFds>(closeFds);
 
@@ -215,6 +297,7 @@ export class TunInterface {
   readonly #packetInfo: boolean;
   readonly #vnetHeader: boolean;
   readonly #multiQueue: boolean;
+  readonly #offload: Partial<Record<string, true>>;
   readonly #link: Link;
   readonly #io: PacketIo;
   #closed = false;
@@ -226,7 +309,13 @@ export class TunInterface {
     readiness: Readiness,
     name: string,
     mode: TunMode,
-    flags: { packetInfo: boolean; vnetHeader: boolean; multiQueue: boolean; offload: number },
+    flags: {
+      packetInfo: boolean;
+      vnetHeader: boolean;
+      multiQueue: boolean;
+      offload: number;
+      offloadShown: Partial<Record<string, true>>;
+    },
     index: number,
     busyPoll: number,
   ) {
@@ -237,6 +326,7 @@ export class TunInterface {
     this.#packetInfo = flags.packetInfo;
     this.#vnetHeader = flags.vnetHeader;
     this.#multiQueue = flags.multiQueue;
+    this.#offload = flags.offloadShown;
     const closed = () => this.#closed;
     this.#link = {
       index,
@@ -244,6 +334,7 @@ export class TunInterface {
       get closed() {
         return closed();
       },
+      verify: (syscall, action) => this.#verify(syscall, action),
     };
     this.#io = new PacketIo({
       fd,
@@ -268,8 +359,11 @@ export class TunInterface {
    * The `mtu`, `addresses`, `up` and `routes` options are applied after the
    * attach, in that order: the kernel needs an IPv6-capable MTU before IPv6
    * addresses, and an IPv4 route needs the device up and its gateway on an
-   * address's network. If one fails, what this call changed on a device that
-   * existed before is undone.
+   * address's network. If any step fails, what this call changed on a
+   * device that existed before is put back: MTU, addresses, link state,
+   * routes, owner, group, vnet header size, and the packet-info and
+   * vnet-header flags (which attaching rewrites). An option key that
+   * {@linkcode TunOpenOptions} lacks is a TypeError that names the key.
    *
    * @example Create a TAP device the kernel names
    * ```ts ignore
@@ -298,6 +392,7 @@ export class TunInterface {
         `Options must be an object, got ${describe(options)}`,
       );
     }
+    rejectUnknownOptions(options);
     const name = options.name === undefined
       ? undefined
       : validateInterfaceName(options.name, "Device name");
@@ -313,6 +408,9 @@ export class TunInterface {
     const owner = options.owner === undefined ? undefined : validateId(options.owner, "owner");
     const group = options.group === undefined ? undefined : validateId(options.group, "group");
     const offload = parseOffload(options.offload, vnetHeader);
+    const offloadShown = Object.fromEntries(
+      Object.entries(options.offload ?? {}).filter(([, on]) => on === true),
+    );
     const busyPoll = options.busyPoll === undefined
       ? 0
       : validateInteger(options.busyPoll, "busyPoll", 0, 1_000_000);
@@ -321,13 +419,18 @@ export class TunInterface {
     const kind = mode.toUpperCase();
     let label = name ?? `${mode}%d`;
     const describeDevice = () => `${kind} device "${label}"`;
+    // What a failure must put back on a device that exists: the attach
+    // below rewrites its packet-info and vnet-header flags.
+    const existing = name === undefined || name.includes("%") ? undefined : existingDevice(name);
     const fd = check(
       libc().open(cstring("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0),
       "open(/dev/net/tun)",
       () => `open /dev/net/tun for ${describeDevice()}`,
     );
+    const undo: UndoSteps = [];
     let readiness: Readiness | undefined;
     let tun: TunInterface | undefined;
+    let attachedHere = false;
     try {
       const wanted = (mode === "tap" ? IFF_TAP : IFF_TUN) | (packetInfo ? 0 : IFF_NO_PI) |
         (vnetHeader ? IFF_VNET_HDR : 0) | (multiQueue ? IFF_MULTI_QUEUE : 0) |
@@ -349,6 +452,7 @@ export class TunInterface {
         }
         throw error;
       }
+      attachedHere = true;
       const attached = ifreq();
       ioctl(fd, TUNGETIFF, attached, `read back ${describeDevice()}`);
       label = ifr_name(attached);
@@ -383,44 +487,43 @@ export class TunInterface {
           });
         }
       }
+      // Only an attached fd can be watched: an unattached TUN fd answers
+      // poll with EPOLLERR and never registers for a wake-up.
+      readiness = new Readiness(fd, describeDevice);
       // An offload mask set by an earlier user survives on a persistent
       // device, so it is always set: to 0 unless offloads were asked for.
       setOffload(fd, offload, describeDevice());
       if (vnetHeader) {
         // The size is the device's and survives too: make it the documented 10.
-        ioctl(
-          fd,
-          TUNSETVNETHDRSZ,
-          new Uint8Array(new Int32Array([VNET_HDR_SIZE]).buffer),
-          `set the vnet header size of ${describeDevice()}`,
-        );
+        const size = new Int32Array(1);
+        ioctl(fd, TUNGETVNETHDRSZ, new Uint8Array(size.buffer), `read ${describeDevice()}`);
+        setVnetHeaderSize(fd, VNET_HDR_SIZE, describeDevice());
+        undo.push(() => setVnetHeaderSize(fd, size[0], describeDevice()));
       }
+      applyOpenConfig({ index, device: describeDevice(), closed: false }, config, undo);
+      // Owner and group come after every step that can fail for a reason of
+      // the caller's (only an unmapped id in a user namespace fails them),
+      // since the kernel cannot put back "no owner": it refuses uid -1.
       if (owner !== undefined) {
-        ioctlValue(
-          fd,
-          TUNSETOWNER,
-          owner,
-          `set the owner of ${describeDevice()} to ${owner}`,
-        );
+        ioctlValue(fd, TUNSETOWNER, owner, `set the owner of ${describeDevice()} to ${owner}`);
+        const previous = existing?.owner;
+        if (previous !== undefined && previous !== null) {
+          undo.push(() => ioctlValue(fd, TUNSETOWNER, previous, `restore ${describeDevice()}`));
+        }
       }
       if (group !== undefined) {
-        ioctlValue(
-          fd,
-          TUNSETGROUP,
-          group,
-          `set the group of ${describeDevice()} to ${group}`,
-        );
+        ioctlValue(fd, TUNSETGROUP, group, `set the group of ${describeDevice()} to ${group}`);
+        const previous = existing?.group;
+        if (previous !== undefined && previous !== null) {
+          undo.push(() => ioctlValue(fd, TUNSETGROUP, previous, `restore ${describeDevice()}`));
+        }
       }
-      applyOpenConfig({ index, device: describeDevice(), closed: false }, config);
-      // Only an attached fd can be watched: an unattached TUN fd answers
-      // poll with EPOLLERR and never registers for a wake-up.
-      readiness = new Readiness(fd, describeDevice);
       tun = new TunInterface(
         fd,
         readiness,
         label,
         mode,
-        { packetInfo, vnetHeader, multiQueue, offload },
+        { packetInfo, vnetHeader, multiQueue, offload, offloadShown },
         index,
         busyPoll,
       );
@@ -436,10 +539,12 @@ export class TunInterface {
       }
       return tun;
     } catch (error) {
+      runUndo(undo);
       // Each owns the fd once made: the handle also leaves the finalizer.
       if (tun) tun.close();
       else if (readiness) readiness.close();
       else libc().close(fd);
+      if (existing && attachedHere) restoreAttachFlags(existing);
       throw error;
     }
   }
@@ -1043,10 +1148,15 @@ export class TunInterface {
     }
     const verb = `${on ? "raise" : "drop"} the carrier of`;
     if (this.#closed) throw this.#error(EBADF, "ioctl(TUNSETCARRIER)", verb);
-    ioctl(
-      this.#fd,
-      TUNSETCARRIER,
-      new Uint8Array(new Int32Array([on ? 1 : 0]).buffer),
+    this.#onDevice(
+      () =>
+        ioctl(
+          this.#fd,
+          TUNSETCARRIER,
+          new Uint8Array(new Int32Array([on ? 1 : 0]).buffer),
+          `${verb} ${this.#link.device}`,
+        ),
+      "ioctl(TUNSETCARRIER)",
       `${verb} ${this.#link.device}`,
     );
   }
@@ -1102,12 +1212,17 @@ export class TunInterface {
       );
     }
     if (this.#closed) throw this.#error(EBADF, "ioctl(TUNSETQUEUE)", verb);
-    ioctl(
-      this.#fd,
-      TUNSETQUEUE,
-      set_ifr_flags(ifreq(), attach ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE),
+    this.#onDevice(
+      () =>
+        ioctl(
+          this.#fd,
+          TUNSETQUEUE,
+          set_ifr_flags(ifreq(), attach ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE),
+          `${verb} ${this.#link.device}`,
+          { [EINVAL]: `the queue is already ${attach ? "attached" : "detached"}` },
+        ),
+      "ioctl(TUNSETQUEUE)",
       `${verb} ${this.#link.device}`,
-      { [EINVAL]: `the queue is already ${attach ? "attached" : "detached"}` },
     );
   }
 
@@ -1149,6 +1264,95 @@ export class TunInterface {
         `${this.#link.device} ${problem}: a TUN device carries IP packets without an ` +
           `Ethernet header; only TAP devices (mode "tap") have MAC addresses`,
       );
+    }
+  }
+
+  /**
+   * Shows what the handle is, e.g. in `console.log(tun)`: name, mode,
+   * index, the flags it was opened with and whether it is closed.
+   *
+   * @example Log a handle
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({ name: "tun0" });
+   * console.log(tun);
+   * // TunInterface { name: "tun0", mode: "tun", index: 4, packetInfo: false, … closed: false }
+   * ```
+   */
+  [Symbol.for("Deno.customInspect")](
+    inspect: typeof Deno.inspect,
+    options: Deno.InspectOptions,
+  ): string {
+    const shown = {
+      name: this.#name,
+      mode: this.#mode,
+      index: this.#link.index,
+      packetInfo: this.#packetInfo,
+      vnetHeader: this.#vnetHeader,
+      multiQueue: this.#multiQueue,
+      offload: this.#offload,
+      closed: this.#closed,
+    };
+    return `TunInterface ${inspect(shown, options)}`;
+  }
+
+  /**
+   * Throws a TunError ENODEV unless the index still names this handle's
+   * device; every netlink request of the handle runs it first.
+   *
+   * Two checks, because each alone can be fooled: the fd stays attached to
+   * its device for the device's whole life (TUNGETIFF answers EBADFD once
+   * it is deleted), and the device's name at the index in this namespace
+   * tells whether the index still leads to it (a device moved to another
+   * namespace keeps the fd attached but leaves its index behind). The
+   * kernel cannot check it for us: with an index, RTM_SETLINK takes
+   * IFLA_IFNAME as a rename, which would rename the stranger, and address
+   * and route requests carry no name. What remains is the microseconds
+   * between this check and the request, in which the device would have to
+   * be deleted and another created at its index.
+   */
+  #verify(syscall: string, action: string): void {
+    const name = this.#onDevice(
+      () => {
+        const attached = ifreq();
+        ioctl(this.#fd, TUNGETIFF, attached, action);
+        return ifr_name(attached);
+      },
+      syscall,
+      action,
+    );
+    let atIndex: string | undefined;
+    try {
+      const bare = { index: this.#link.index, device: this.#link.device, closed: false };
+      atIndex = readLink(bare, action).name;
+    } catch (error) {
+      if (!(error instanceof TunError && error.errno === ENODEV)) throw error;
+    }
+    if (atIndex !== name) {
+      throw new TunError({
+        errno: ENODEV,
+        syscall,
+        action,
+        hint: `the device left this network namespace; interface index ${this.#link.index} ` +
+          (atIndex === undefined ? "is free" : `now names "${atIndex}"`),
+      });
+    }
+  }
+
+  // Runs an ioctl on the fd; once the device is deleted the fd answers
+  // EBADFD, which is reported as the ENODEV that netlink calls give.
+  #onDevice<T>(call: () => T, syscall: string, action: string): T {
+    try {
+      return call();
+    } catch (error) {
+      if (!(error instanceof TunError && error.errno === EBADFD)) throw error;
+      throw new TunError({
+        errno: ENODEV,
+        syscall,
+        action,
+        hint: "the device was deleted; open it again to recreate it",
+      });
     }
   }
 

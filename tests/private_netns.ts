@@ -1,8 +1,14 @@
 /**
- * Runs the tests, the demo or the benchmarks inside a network and mount
- * namespace of their own, so that no device, address or packet ever touches
- * the machine's own network. `deno task test`, `deno task demo` and
- * `deno task bench` call it.
+ * Runs the tests, the demo, the benchmarks, the fuzzing or the soak inside a
+ * network and mount namespace of their own, so that no device, address or
+ * packet ever touches the machine's own network. `deno task test`,
+ * `deno task demo`, `deno task bench`, `deno task fuzz` and `deno task soak`
+ * call it.
+ *
+ * `--fuzz` runs the fuzz tests (`tests/fuzz/`, or the files given) with
+ * `FUZZ_RUNS` runs per entry point, 20,000 unless set, and a fresh seed
+ * unless `FUZZ_SEED` is set; `--soak` runs `tests/soak.ts` with the
+ * arguments given (`--seconds N`).
  *
  * Before entering the namespace (which has no network) it caches the npm
  * packages and installs the Debian tools the tests and the benchmark use
@@ -105,28 +111,33 @@ function denoArgs(): string[] {
   switch (mode) {
     case "--test":
       return ["test", "--allow-all", "--unstable-net", ...extra];
+    case "--fuzz":
+      return ["test", "--allow-all", "--unstable-net", ...(extra.length ? extra : ["tests/fuzz/"])];
+    case "--soak":
+      return ["run", "--allow-all", "--unstable-net", "tests/soak.ts", ...extra];
     case "--demo":
       return ["run", "--allow-ffi", "--allow-net", "--unstable-net", "examples/demo.ts", ...extra];
     case "--bench":
       return ["run", "--allow-all", "--unstable-net", "bench/main.ts", ...extra];
   }
-  console.error(`Usage: private_netns.ts --test|--demo|--bench [deno args…]`);
+  console.error(`Usage: private_netns.ts --test|--demo|--bench|--fuzz|--soak [deno args…]`);
   Deno.exit(2);
 }
 
 async function run(): Promise<number> {
   const args = denoArgs();
   // No network inside the namespace: fetch npm packages and tools now.
-  if (mode === "--test") {
+  if (mode === "--test" || mode === "--fuzz") {
     runInherit(deno, ["cache", "--quiet", ...filesUnder("tests", /_test\.ts$/)]);
   }
   installDebianTools();
   const unavailable = namespaceUnavailable();
-  const env = {
+  const env: Record<string, string> = {
     TUNTAP_DENO: deno,
     TUNTAP_ROOT: root,
     TUNTAP_OUTER_NETNS: Deno.readLinkSync("/proc/self/ns/net"),
   };
+  if (mode === "--fuzz") env.FUZZ_RUNS = Deno.env.get("FUZZ_RUNS") ?? "20000";
   let command: Deno.Command;
   if (unavailable === undefined) {
     command = new Deno.Command("unshare", {
@@ -150,7 +161,7 @@ async function run(): Promise<number> {
   const child = command.spawn();
   const summary = await relay(child.stdout);
   const status = await child.status;
-  if (mode === "--test" && summary) {
+  if ((mode === "--test" || mode === "--fuzz") && summary) {
     // The plain closing line that CI reads, whatever the runner printed.
     console.log(`${summary.passed} passed, ${summary.failed} failed, ${summary.ignored} skipped`);
   }
