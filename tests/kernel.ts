@@ -12,7 +12,11 @@ import { TunInterface, type TunOpenOptions } from "../mod.ts";
 
 const decoder = new TextDecoder();
 
-function privateNamespaceProblem(): string | undefined {
+/**
+ * Why this process is not in the private network namespace that the task
+ * runner made (so must not touch the network), or undefined when it is.
+ */
+export function privateNamespaceProblem(): string | undefined {
   const given = Deno.env.get("TUNTAP_KERNEL_UNAVAILABLE");
   if (given) return given;
   if (Deno.env.get("TUNTAP_PRIVATE_NETNS") !== "1") {

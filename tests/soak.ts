@@ -22,7 +22,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { type Namespace, namespace, sh, uniqueName } from "./kernel.ts";
+import { type Namespace, namespace, privateNamespaceProblem, sh, uniqueName } from "./kernel.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -242,12 +242,9 @@ function udpInErrors(ns: Namespace): number {
 
 /** Refuses to run outside the private namespace `deno task soak` makes. */
 function requirePrivateNamespace(): void {
-  const outer = Deno.env.get("TUNTAP_OUTER_NETNS");
-  if (
-    Deno.env.get("TUNTAP_PRIVATE_NETNS") !== "1" || !outer ||
-    Deno.readLinkSync("/proc/self/ns/net") === outer
-  ) {
-    console.error("soak: run it through `deno task soak`, which makes a private network namespace");
+  const problem = privateNamespaceProblem();
+  if (problem !== undefined) {
+    console.error(`soak: run it through \`deno task soak\` (${problem})`);
     Deno.exit(2);
   }
 }
