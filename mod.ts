@@ -17,10 +17,10 @@
 export {
   MAX_PACKET_SIZE,
   TunInterface,
-  type TunMode,
   type TunOpenOptions,
   type TunReadOptions,
 } from "./src/tun_interface.ts";
+export type { TunMode } from "./src/tun_mode.ts";
 export { TunError, type TunErrorOptions } from "./src/tun_error.ts";
 export {
   listTunDevices,

@@ -26,7 +26,7 @@ import { deleteLink, type LinkInfo, listLinks, readLinkByName } from "./link_con
 import type { Link } from "./netlink.ts";
 import { listRoutes, type TunRoute } from "./route_config.ts";
 import { TunError } from "./tun_error.ts";
-import type { TunMode } from "./tun_interface.ts";
+import type { TunMode } from "./tun_mode.ts";
 import { validateInterfaceName } from "./validate.ts";
 
 /**

@@ -69,6 +69,7 @@ import {
 } from "./route_config.ts";
 import { check, ioctl, ioctlValue } from "./syscall.ts";
 import { closestName } from "./suggest.ts";
+import type { TunMode } from "./tun_mode.ts";
 import { TunError } from "./tun_error.ts";
 import {
   describe,
@@ -77,9 +78,6 @@ import {
   validateInterfaceName,
   validateOptionalBoolean,
 } from "./validate.ts";
-
-/** The kind of device: `"tun"` carries IP packets, `"tap"` Ethernet frames. */
-export type TunMode = "tun" | "tap";
 
 /** Options for {@linkcode TunInterface.open}. */
 export interface TunOpenOptions {
