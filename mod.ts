@@ -16,6 +16,7 @@
  */
 export {
   MAX_PACKET_SIZE,
+  type TunFromFdOptions,
   TunInterface,
   type TunOpenOptions,
   type TunReadOptions,
@@ -28,7 +29,10 @@ export {
   tunDeviceDetails,
   type TunDeviceInfo,
   tunDeviceInfo,
+  type TunOperState,
 } from "./src/device_info.ts";
+export { type TunDeviceStats, tunDeviceStats } from "./src/link_stats.ts";
+export { type TunLinkEvent, watchLinks, type WatchLinksOptions } from "./src/link_events.ts";
 export type { TunAddress, TunAddressOptions } from "./src/address_config.ts";
 export type { TunRoute, TunRouteOptions } from "./src/route_config.ts";
 export type { TunOffloadOptions } from "./src/offload.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import { listTunDevices, type TunDeviceInfo } from "../mod.ts";
-import { type Cell, dim, green, onOff, printJson, table } from "./output.ts";
+import { type Cell, dim, onOff, printJson, stateCell, table } from "./output.ts";
 import { escapeControl } from "../src/validate.ts";
 import { parseCommandLine } from "./parse_args.ts";
 import { UsageError } from "./usage_error.ts";
@@ -16,14 +16,23 @@ Lists every TUN/TAP device of this network namespace, whoever made it, as the
 kernel reports it over rtnetlink (what \`ip -d link show\` reads). No device is
 attached and no privilege is needed.
 
-Columns: NAME, MODE (tun or tap), STATE (up or down), QUEUES (attached file
-descriptors), PERSIST, OWNER and GROUP (uid and gid allowed to attach without
-root, - when unset), PI (packet-information header), VNET_HDR, MULTI_QUEUE.
+Columns: NAME, MODE (tun or tap), STATE (down, up, or "up, no carrier" for a
+device that is up with nothing attached: ip's NO-CARRIER), QUEUES (attached
+file descriptors), PERSIST, OWNER and GROUP (uid and gid allowed to attach
+without root, - when unset), PI (packet-information header), VNET_HDR,
+MULTI_QUEUE.
 
 With --json, one JSON array, one object per device, keys in this order:
   { "name": string, "mode": "tun" | "tap", "pi": boolean, "vnetHdr": boolean,
     "multiQueue": boolean, "persist": boolean, "owner": number | null,
-    "group": number | null, "queues": number, "up": boolean }
+    "group": number | null, "queues": number, "up": boolean,
+    "carrier": boolean, "operState": string }
+"up" is IFF_UP (administratively up); "carrier" is the kernel's carrier
+(IFLA_CARRIER), which a TUN/TAP device has while something is attached, up
+or down; "operState" is the operational state as ip prints it after "state":
+"UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT" or
+"UP" (an attached TUN/TAP device that is up reads "UP" or "UNKNOWN"; the
+kernel settles it up to a second after the carrier changes).
 
 QUEUES of a single-queue device is 1 while something is attached and 0
 otherwise, read from its carrier (the kernel raises it on attach and drops it
@@ -68,7 +77,7 @@ export function listTable(devices: readonly TunDeviceInfo[]): string {
   const rows = devices.map((device): Cell[] => [
     escapeControl(device.name),
     device.mode,
-    device.up ? { text: "up", paint: green } : { text: "down", paint: dim },
+    stateCell(device),
     String(device.queues),
     onOff(device.persist),
     device.owner === null ? { text: "-", paint: dim } : String(device.owner),

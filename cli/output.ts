@@ -19,6 +19,11 @@ export function green(text: string): string {
   return useColour() ? `\x1b[32m${text}\x1b[39m` : text;
 }
 
+/** Yellow text (a device that is up but cannot pass packets), when colour is on. */
+export function yellow(text: string): string {
+  return useColour() ? `\x1b[33m${text}\x1b[39m` : text;
+}
+
 /** Dim text (what is off or unset), when colour is on. */
 export function dim(text: string): string {
   return useColour() ? `\x1b[2m${text}\x1b[22m` : text;
@@ -31,6 +36,18 @@ export function onOff(value: boolean): string {
 
 /** A cell: its text, and how to paint it once padded. */
 export type Cell = string | { text: string; paint: (text: string) => string };
+
+/**
+ * A device's state as `list` and `show` print it: `down`, `up`, or `up, no
+ * carrier` for one that is up with nothing attached (what `ip` marks
+ * `NO-CARRIER`). Like `ip`, it speaks of the carrier only when the device
+ * is up.
+ */
+export function stateCell(device: { up: boolean; carrier: boolean }): Cell {
+  if (!device.up) return { text: "down", paint: dim };
+  if (!device.carrier) return { text: "up, no carrier", paint: yellow };
+  return { text: "up", paint: green };
+}
 
 /**
  * Lines of columns padded to their widest cell, two spaces apart. Padding

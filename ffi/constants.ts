@@ -59,6 +59,8 @@ export const TUN_F_UFO = 0x10;
 // Link-level ifr_flags (SIOCGIFFLAGS / SIOCSIFFLAGS)
 export const IFF_UP = 0x1;
 export const IFF_RUNNING = 0x40;
+// Reported in ifi_flags, not settable: the device is up and has a carrier.
+export const IFF_LOWER_UP = 0x10000;
 
 // Socket families and types
 export const AF_INET = 2;

@@ -81,6 +81,10 @@ export const libcSymbols = {
   // gr_gid is the u32 at offset 16 on 64-bit glibc. NULL when there is no
   // such group.
   getgrnam: { parameters: ["buffer"], result: "pointer" },
+  // int fcntl(int fd, int cmd, ... /* int arg */);
+  // Bound with the one int argument that F_GETFL, F_SETFL, F_GETFD and
+  // F_SETFD take (0 where none is read), as ioctl is.
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound libc functions. */

@@ -67,9 +67,57 @@ export interface TunDeviceInfo {
    * holder that dropped the carrier itself (`setCarrier(false)`) counts as 0.
    */
   queues: number;
-  /** Whether the device is administratively up (`IFF_UP`). */
+  /** Whether the device is administratively up (`IFF_UP`), as `ip link set DEV up` makes it. */
   up: boolean;
+  /**
+   * Whether the link has a carrier (`IFLA_CARRIER`). A TUN/TAP device has
+   * one while a file descriptor is attached (unless its holder dropped it
+   * with `setCarrier(false)`), whether it is up or down; `ip` prints
+   * `NO-CARRIER` for a device that is up without one.
+   */
+  carrier: boolean;
+  /**
+   * The operational state (`IFLA_OPERSTATE`) as `ip link` prints it after
+   * `state`: `"DOWN"` for a device that is down or has no carrier; `"UP"`
+   * or `"UNKNOWN"` for one that is up with a carrier (a TUN/TAP device
+   * reports no state of its own, so which depends on the order it was
+   * attached and brought up). The kernel settles it up to a second after
+   * the carrier changes.
+   */
+  operState: TunOperState;
 }
+
+/**
+ * An operational state as `ip link` prints it (RFC 2863's `ifOperStatus`,
+ * the kernel's `IF_OPER_*`).
+ *
+ * @example Tell whether packets can flow
+ * ```ts ignore
+ * import { type TunOperState, tunDeviceInfo } from "@tuntap/tuntap";
+ *
+ * const state: TunOperState = tunDeviceInfo("tun0").operState;
+ * if (state === "DOWN") console.log("down, or nothing attached");
+ * ```
+ */
+export type TunOperState =
+  | "UNKNOWN"
+  | "NOTPRESENT"
+  | "DOWN"
+  | "LOWERLAYERDOWN"
+  | "TESTING"
+  | "DORMANT"
+  | "UP";
+
+// IF_OPER_UNKNOWN (0) to IF_OPER_UP (6), in the kernel's order.
+const OPER_STATES: readonly TunOperState[] = [
+  "UNKNOWN",
+  "NOTPRESENT",
+  "DOWN",
+  "LOWERLAYERDOWN",
+  "TESTING",
+  "DORMANT",
+  "UP",
+];
 
 /**
  * One TUN/TAP device as {@linkcode tunDeviceDetails} reports it (and
@@ -188,7 +236,12 @@ export function destroyTunDevice(name: string): void {
   deleteLink({ index: link.index, device: `device "${name}"`, closed: false }, action);
 }
 
-function readTunLink(name: string, action: string): LinkInfo {
+/**
+ * Reads a TUN/TAP device by name: the name checked as
+ * {@linkcode tunDeviceInfo} checks it, then `ENODEV` when it does not
+ * exist and `EINVAL` when it is not a TUN/TAP device.
+ */
+export function readTunLink(name: string, action: string): LinkInfo {
   validateInterfaceName(name, "Device name");
   if (name.includes("%")) {
     throw new RangeError(`Device name "${name}" is a template; name one device`);
@@ -234,5 +287,8 @@ function tunInfo(link: LinkInfo): TunDeviceInfo {
     group: id(IFLA_TUN_GROUP),
     queues: numQueues !== undefined ? get_u32(numQueues) : link.carrier ? 1 : 0,
     up: link.up,
+    carrier: link.carrier,
+    // A state newer than this table is one tuntap cannot name.
+    operState: OPER_STATES[link.operState] ?? "UNKNOWN",
   };
 }

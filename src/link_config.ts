@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { IFF_UP } from "../ffi/constants.ts";
+import { IFF_LOWER_UP, IFF_UP } from "../ffi/constants.ts";
 import { ENODEV, EPERM } from "../ffi/errno.ts";
 import { cstring } from "../ffi/libc.ts";
 import {
@@ -23,6 +23,8 @@ import {
   IFLA_INFO_KIND,
   IFLA_LINKINFO,
   IFLA_MTU,
+  IFLA_OPERSTATE,
+  IFLA_STATS64,
   IFLA_TXQLEN,
   type NetlinkMessage,
   type rtattr,
@@ -57,8 +59,16 @@ export interface LinkInfo extends LinkState {
   index: number;
   /** The interface name. */
   name: string;
-  /** `IFLA_CARRIER`: whether the link has a carrier; absent on old kernels. */
-  carrier?: boolean;
+  /**
+   * Whether the link has a carrier: `IFLA_CARRIER`, which holds whether or
+   * not the device is up, or `IFF_LOWER_UP` (up and a carrier) from kernels
+   * too old to send it.
+   */
+  carrier: boolean;
+  /** `IFLA_OPERSTATE`: an `IF_OPER_*` number, 0 (`IF_OPER_UNKNOWN`) when absent. */
+  operState: number;
+  /** `IFLA_STATS64`: the undecoded `struct rtnl_link_stats64`, when the kernel sent it. */
+  stats64?: Uint8Array;
   /** `IFLA_INFO_KIND`, e.g. `"tun"` for every TUN/TAP device; absent for `lo` and the like. */
   kind?: string;
   /** The kind's own attributes (`IFLA_INFO_DATA`), by type. */
@@ -124,6 +134,7 @@ export function decodeLink(payload: Uint8Array): LinkInfo {
   const mac = attributes.get(IFLA_ADDRESS);
   const name = attributes.get(IFLA_IFNAME);
   const carrier = attributes.get(IFLA_CARRIER);
+  const operState = attributes.get(IFLA_OPERSTATE);
   const linkInfo = attributes.get(IFLA_LINKINFO);
   const nested = linkInfo ? rtattrs(linkInfo, 0) : new Map<number, Uint8Array>();
   const kind = nested.get(IFLA_INFO_KIND);
@@ -135,7 +146,9 @@ export function decodeLink(payload: Uint8Array): LinkInfo {
     mtu: number(IFLA_MTU),
     mac: mac?.length ? mac : undefined,
     txQueueLength: number(IFLA_TXQLEN),
-    carrier: carrier ? get_u8(carrier) !== 0 : undefined,
+    carrier: carrier ? get_u8(carrier) !== 0 : (flags & IFF_LOWER_UP) !== 0,
+    operState: operState ? get_u8(operState) : 0,
+    stats64: attributes.get(IFLA_STATS64),
     kind: kind ? get_string(kind) : undefined,
     kindData: kindData ? rtattrs(kindData, 0) : new Map(),
   };

@@ -25,8 +25,8 @@ import {
   TUNSETQUEUE,
   TUNSETVNETHDRSZ,
 } from "../ffi/constants.ts";
-import { EBADF, EBADFD, EEXIST, EINVAL, ENODEV } from "../ffi/errno.ts";
-import { ifr_name, ifreq, set_ifr_flags } from "../ffi/ifreq.ts";
+import { EBADF, EBADFD, EEXIST, EINVAL, ENODEV, ENOTTY } from "../ffi/errno.ts";
+import { ifr_flags, ifr_name, ifreq, set_ifr_flags } from "../ffi/ifreq.ts";
 import { cstring, libc } from "../ffi/libc.ts";
 import { formatMac } from "../packet/address.ts";
 import {
@@ -70,6 +70,8 @@ import {
 import { check, ioctl, ioctlValue } from "./syscall.ts";
 import { closestName } from "./suggest.ts";
 import type { TunMode } from "./tun_mode.ts";
+import { type TunLinkEvent, watchLinkEvents } from "./link_events.ts";
+import { readLinkStats, type TunDeviceStats } from "./link_stats.ts";
 import { TunError } from "./tun_error.ts";
 import {
   describe,
@@ -182,9 +184,41 @@ export interface TunReadOptions {
  */
 export const MAX_PACKET_SIZE: number = MAX_IP_PACKET;
 
+/**
+ * Options for {@linkcode TunInterface.fromFd}: only what the fd cannot tell.
+ * The name, mode, packet-info, vnet-header and multi-queue flags are read
+ * from the fd and its device; the rest of {@linkcode TunOpenOptions}
+ * (addresses, MTU, persist…) is refused, since adopting changes nothing on
+ * the device: configure it through the handle afterwards.
+ */
+export interface TunFromFdOptions {
+  /**
+   * Offloads to set (`TUNSETOFFLOAD`), as {@linkcode TunOpenOptions.offload}
+   * does; the device must have a vnet header. Given, exactly these are on
+   * afterwards, for the whole device (other queues of a multi-queue device
+   * included). Omitted, the device keeps the offloads its opener set: the
+   * kernel has no call that reads them back, so on a device with a vnet
+   * header the handle expects super-packets, and
+   * {@linkcode TunInterface.readBufferSize} is 65535 bytes plus headers.
+   */
+  offload?: TunOffloadOptions;
+  /** As {@linkcode TunOpenOptions.busyPoll}: microseconds of spinning before `poll()`, default 0. */
+  busyPoll?: number;
+}
+
 // sizeof(struct virtio_net_hdr): the header without num_buffers.
 const VNET_HDR_SIZE = 10;
 const PACKET_INFO_SIZE = 4;
+
+// <fcntl.h>
+const F_GETFD = 1;
+const F_SETFD = 2;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const FD_CLOEXEC = 1;
+const O_ACCMODE = 0o3;
+const O_RDONLY = 0o0;
+const FD_MAX = 0x7fffffff;
 
 // Every key of TunOpenOptions, checked by the compiler both ways.
 const OPEN_OPTION_KEYS = Object.keys(
@@ -207,15 +241,46 @@ const OPEN_OPTION_KEYS = Object.keys(
   } satisfies Record<keyof TunOpenOptions, true>,
 );
 
+const FROM_FD_OPTION_KEYS = Object.keys(
+  { offload: true, busyPoll: true } satisfies Record<keyof TunFromFdOptions, true>,
+);
+
+// Why fromFd() refuses an open() option, for the keys a user may carry over.
+const LEARNT = "fromFd() reads it from the fd and its device";
+const UNCHANGED = "fromFd() adopts the device as it is and changes nothing on it";
+const CONFIGURE = "fromFd() adopts the device as it is: configure it through the handle " +
+  "afterwards (addAddress, addRoute, setMtu, up)";
+const FROM_FD_REFUSED: Partial<Record<string, string>> = {
+  name: LEARNT,
+  mode: LEARNT,
+  packetInfo: LEARNT,
+  vnetHeader: LEARNT,
+  multiQueue: LEARNT,
+  persist: UNCHANGED,
+  exclusive: UNCHANGED,
+  owner: UNCHANGED,
+  group: UNCHANGED,
+  addresses: CONFIGURE,
+  routes: CONFIGURE,
+  mtu: CONFIGURE,
+  up: CONFIGURE,
+};
+
 // A misspelt key would otherwise be ignored, and the device opened with
 // the default the caller meant to override.
-function rejectUnknownOptions(options: object): void {
+function rejectUnknownOptions(
+  options: object,
+  method: string,
+  keys: readonly string[],
+  refused: Partial<Record<string, string>> = {},
+): void {
   for (const key of Object.keys(options)) {
-    if (OPEN_OPTION_KEYS.includes(key)) continue;
-    const near = closestName(key, OPEN_OPTION_KEYS);
+    if (keys.includes(key)) continue;
+    const why = Object.hasOwn(refused, key) ? refused[key] : undefined;
+    const near = closestName(key, keys);
     throw new TypeError(
-      `TunInterface.open() has no option ${JSON.stringify(key)}` +
-        (near ? `: did you mean "${near}"?` : `: use ${OPEN_OPTION_KEYS.join(", ")}`),
+      `${method} has no option ${JSON.stringify(key)}` +
+        (why ? `: ${why}` : near ? `: did you mean "${near}"?` : `: use ${keys.join(", ")}`),
     );
   }
 }
@@ -266,8 +331,15 @@ function setVnetHeaderSize(fd: number, size: number, device: string): void {
   );
 }
 
+// The fds of this isolate's open handles, with their devices: fromFd()
+// refuses them, since two handles on one fd would each close it.
+const held = new Map<number, string>();
+
 // Holds fd numbers only: holding the instance would keep it alive forever.
-const forgotten = new FinalizationRegistry<ReadinessFds>(closeFds);
+const forgotten = new FinalizationRegistry<ReadinessFds>((fds) => {
+  held.delete(fds.fd);
+  closeFds(fds);
+});
 
 /**
  * An attached TUN or TAP device: read packets the kernel routes into it,
@@ -295,7 +367,8 @@ export class TunInterface {
   readonly #packetInfo: boolean;
   readonly #vnetHeader: boolean;
   readonly #multiQueue: boolean;
-  readonly #offload: Partial<Record<string, true>>;
+  // "unknown" for an adopted fd whose offloads were left as found.
+  readonly #offload: Partial<Record<string, true>> | "unknown";
   readonly #link: Link;
   readonly #io: PacketIo;
   #closed = false;
@@ -312,7 +385,7 @@ export class TunInterface {
       vnetHeader: boolean;
       multiQueue: boolean;
       offload: number;
-      offloadShown: Partial<Record<string, true>>;
+      offloadShown: Partial<Record<string, true>> | "unknown";
     },
     index: number,
     busyPoll: number,
@@ -345,6 +418,7 @@ export class TunInterface {
       readMtu: () => readLink(this.#link, `read the MTU of ${this.#link.device}`).mtu,
       busyPoll,
     });
+    held.set(fd, this.#link.device);
     forgotten.register(this, readiness.fds, this);
   }
 
@@ -390,7 +464,7 @@ export class TunInterface {
         `Options must be an object, got ${describe(options)}`,
       );
     }
-    rejectUnknownOptions(options);
+    rejectUnknownOptions(options, "TunInterface.open()", OPEN_OPTION_KEYS);
     const name = options.name === undefined
       ? undefined
       : validateInterfaceName(options.name, "Device name");
@@ -548,6 +622,198 @@ export class TunInterface {
   }
 
   /**
+   * Adopts the fd of a TUN/TAP device that was opened elsewhere in this
+   * process: by another library, or by another thread that handed a Worker
+   * the number. From then on the handle owns the fd, as if
+   * {@linkcode TunInterface.open} had made it: {@linkcode TunInterface.close}
+   * closes it, and nothing else may use it.
+   *
+   * What the fd's device is comes from the kernel, not the caller: the name
+   * and the TUN/TAP, vnet-header and multi-queue flags from `TUNGETIFF`, and
+   * whether packets carry packet information from rtnetlink (`TUNGETIFF`
+   * reports `IFF_NOFILTER` in the bit of `IFF_NO_PI`, so its flags cannot
+   * tell). The device must be in the calling thread's network namespace.
+   *
+   * An fd that is not an open, read-write, attached TUN/TAP fd is refused
+   * with a {@linkcode TunError} before anything is changed, and stays the
+   * caller's: `EBADF` for a number that is not open (or an fd opened
+   * read-only), `ENOTTY` or `EINVAL` for a regular file, a socket or another
+   * device, `EBADFD` for a `/dev/net/tun` fd attached to no device (no
+   * `TUNSETIFF` yet, or its device deleted), `ENODEV` for a device in
+   * another network namespace. A queue of a multi-queue device that was
+   * taken out with `TUNSETQUEUE` is adopted as it is: reads wait until
+   * {@linkcode TunInterface.attachQueue}.
+   * A vnet header size other than 10 bytes (`TUNSETVNETHDRSZ`) is refused
+   * too, since it belongs to the device and its other users. The fd of a
+   * handle that is open in this thread is a TypeError: use that handle.
+   *
+   * Adopting sets `O_NONBLOCK` and `FD_CLOEXEC` on the fd (the first on the
+   * open file description, so a `dup()` of it elsewhere sees it too) and,
+   * with `offload`, the device's offloads; nothing else.
+   *
+   * @example Take over a device another library attached
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * declare const fdFromOtherLibrary: number;
+   * using tun = TunInterface.fromFd(fdFromOtherLibrary);
+   * console.log(tun.name, tun.mode, tun.packetInfo);
+   * for await (const packet of tun) console.log(packet.length);
+   * ```
+   *
+   * @example Adopt in a Worker the number another thread opened
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * self.onmessage = async (event: MessageEvent<number>) => {
+   *   using tun = TunInterface.fromFd(event.data);
+   *   for await (const packet of tun) await tun.write(packet);
+   * };
+   * ```
+   */
+  static fromFd(fd: number, options: TunFromFdOptions = {}): TunInterface {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`Options must be an object, got ${describe(options)}`);
+    }
+    rejectUnknownOptions(options, "TunInterface.fromFd()", FROM_FD_OPTION_KEYS, FROM_FD_REFUSED);
+    validateInteger(fd, "fd", 0, FD_MAX);
+    // The shape and combination now; whether the device has a vnet header
+    // for it, once the fd says.
+    const offload = parseOffload(options.offload, true);
+    const offloadShown = options.offload === undefined ? "unknown" : Object.fromEntries(
+      Object.entries(options.offload).filter(([, on]) => on === true),
+    );
+    const busyPoll = options.busyPoll === undefined
+      ? 0
+      : validateInteger(options.busyPoll, "busyPoll", 0, 1_000_000);
+    let action = `adopt fd ${fd} as a TUN/TAP device`;
+    const holder = held.get(fd);
+    if (holder !== undefined) {
+      throw new TypeError(
+        `Cannot ${action}: it is the fd of an open TunInterface for ${holder} in this ` +
+          `thread; use that handle`,
+      );
+    }
+
+    // Everything is read and checked before anything is changed, so that a
+    // refused fd is still the caller's, as it was.
+    const notTun = `fd ${fd} is not a TUN/TAP fd (a regular file, a socket or another ` +
+      `device): adopt an fd of /dev/net/tun attached to a device with TUNSETIFF`;
+    const attached = ifreq();
+    ioctl(fd, TUNGETIFF, attached, action, {
+      [EBADF]: `fd ${fd} is not open`,
+      [ENOTTY]: notTun,
+      [EINVAL]: notTun,
+      [EBADFD]: `fd ${fd} is /dev/net/tun but attached to no device: TUNSETIFF was not ` +
+        `called on it, or its device was deleted`,
+    });
+    const flags = ifr_flags(attached);
+    const type = flags & (IFF_TUN | IFF_TAP);
+    if (type !== IFF_TUN && type !== IFF_TAP) {
+      // Another driver that answered the same request number.
+      throw new TunError({ errno: EINVAL, syscall: "ioctl(TUNGETIFF)", action, hint: notTun });
+    }
+    const name = ifr_name(attached);
+    const mode: TunMode = type === IFF_TAP ? "tap" : "tun";
+    const vnetHeader = (flags & IFF_VNET_HDR) !== 0;
+    const multiQueue = (flags & IFF_MULTI_QUEUE) !== 0;
+    const device = `${mode.toUpperCase()} device "${name}"`;
+    action = `adopt fd ${fd} (${device})`;
+
+    const status = check(libc().fcntl(fd, F_GETFL, 0), "fcntl(F_GETFL)", action);
+    if ((status & O_ACCMODE) !== O_RDWR) {
+      throw new TunError({
+        errno: EBADF,
+        syscall: "fcntl(F_GETFL)",
+        action,
+        hint: `fd ${fd} is open for ${
+          (status & O_ACCMODE) === O_RDONLY ? "reading" : "writing"
+        } only, and a handle both reads and writes: open /dev/net/tun with O_RDWR`,
+      });
+    }
+    if (vnetHeader) {
+      const size = new Int32Array(1);
+      ioctl(fd, TUNGETVNETHDRSZ, new Uint8Array(size.buffer), action);
+      if (size[0] !== VNET_HDR_SIZE) {
+        throw new TunError({
+          errno: EINVAL,
+          syscall: "ioctl(TUNGETVNETHDRSZ)",
+          action,
+          hint: `its virtio-net headers are ${size[0]} bytes and a handle reads and writes ` +
+            `${VNET_HDR_SIZE}-byte ones: set the size to ${VNET_HDR_SIZE} (TUNSETVNETHDRSZ) ` +
+            `before adopting it (adopting leaves it alone: the device's other users share it)`,
+        });
+      }
+    } else if (offload !== 0) {
+      throw new RangeError(
+        `Cannot ${action} with offload: the device has no vnet header (IFF_VNET_HDR), ` +
+          `without which a packet cannot say that its checksum or segmentation is left to do`,
+      );
+    }
+    // The packet-info flag, which TUNGETIFF cannot give, and a check that
+    // the name leads to the fd's device in this namespace: the other flags
+    // must agree.
+    const elsewhere = (other: string) =>
+      new TunError({
+        errno: ENODEV,
+        syscall: "netlink(RTM_GETLINK)",
+        action,
+        hint: `the device is not in this thread's network namespace (${other}): adopt it ` +
+          `from a thread in the device's namespace`,
+      });
+    let info: TunDeviceInfo;
+    try {
+      info = tunDeviceInfo(name);
+    } catch (error) {
+      if (!(error instanceof TunError)) throw error;
+      if (error.errno === ENODEV) throw elsewhere(`no interface here is named "${name}"`);
+      if (error.errno === EINVAL) throw elsewhere(`"${name}" here is not a TUN/TAP device`);
+      throw error;
+    }
+    if (info.mode !== mode || info.vnetHdr !== vnetHeader || info.multiQueue !== multiQueue) {
+      throw elsewhere(`the "${name}" here is another device, with other flags`);
+    }
+    const found = libc().if_nametoindex(cstring(name));
+    const index = check(found === 0 ? -1 : found, "if_nametoindex", action);
+
+    if (options.offload !== undefined) setOffload(fd, offload, device);
+    const descriptorFlags = check(libc().fcntl(fd, F_GETFD, 0), "fcntl(F_GETFD)", action);
+    let readiness: Readiness;
+    try {
+      check(libc().fcntl(fd, F_SETFL, status | O_NONBLOCK), "fcntl(F_SETFL)", action);
+      check(libc().fcntl(fd, F_SETFD, descriptorFlags | FD_CLOEXEC), "fcntl(F_SETFD)", action);
+      readiness = new Readiness(fd, () => device);
+    } catch (error) {
+      libc().fcntl(fd, F_SETFL, status);
+      libc().fcntl(fd, F_SETFD, descriptorFlags);
+      throw error;
+    }
+    try {
+      return new TunInterface(
+        fd,
+        readiness,
+        name,
+        mode,
+        {
+          packetInfo: info.pi,
+          vnetHeader,
+          multiQueue,
+          // Offloads left as found may include segmentation: size reads for it.
+          offload: options.offload === undefined && vnetHeader ? SEGMENTATION_OFFLOADS : offload,
+          offloadShown,
+        },
+        index,
+        busyPoll,
+      );
+    } catch (error) {
+      // Only the MTU read can fail here, when the device was deleted in the
+      // meantime and the fd is of no use to anyone: it is closed.
+      readiness.close();
+      throw error;
+    }
+  }
+
+  /**
    * Removes a TUN or TAP device by name, as `ip link del` does: it checks
    * over rtnetlink that the name is a TUN/TAP device, then deletes it by
    * index (`RTM_DELLINK`). That works whether or not the device is
@@ -595,6 +861,38 @@ export class TunInterface {
   /** Whether {@linkcode TunInterface.close} has been called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * The device's file descriptor, or -1 once the handle is closed (as a
+   * closed Python socket's `fileno()` and Go's `File.Fd()` say): a stale
+   * number may already belong to whatever the process opened next, while
+   * every system call refuses -1 with `EBADF`.
+   *
+   * The handle owns the fd. It is for calls the library does not make
+   * (`TUNSETSNDBUF`, `TUNATTACHFILTER`, `fstat`, …) and must be left as it
+   * is: do not close it (call {@linkcode TunInterface.close}), do not change
+   * its flags (it must stay `O_NONBLOCK`; waiting relies on it), and do not
+   * read or write it: a packet read there is lost to the handle's readers,
+   * and a write there jumps ahead of the handle's writes that wait for room.
+   * Nor is it for {@linkcode TunInterface.fromFd} while the handle is open:
+   * two owners would each close it. To give a Worker the device, let it
+   * open a queue of its own (`multiQueue: true`).
+   *
+   * @example Enlarge the socket buffer the library does not set
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * const libc = Deno.dlopen("libc.so.6", {
+   *   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+   * });
+   * using tun = TunInterface.open();
+   * const TUNSETSNDBUF = 0x400454d4n;
+   * libc.symbols.ioctl(tun.fd, TUNSETSNDBUF, new Uint8Array(new Int32Array([1 << 20]).buffer));
+   * ```
+   */
+  get fd(): number {
+    return this.#closed ? -1 : this.#fd;
   }
 
   /**
@@ -829,6 +1127,59 @@ export class TunInterface {
   }
 
   /**
+   * The kernel's 64-bit counters of the device (`IFLA_STATS64`), read on
+   * every call, as `ip -s link show` prints them. They count from the
+   * kernel's side: `txPackets`/`txBytes` are what was read from the device
+   * (by this handle and any other queue), `rxPackets`/`rxBytes` what was
+   * written to it; `txDropped` counts packets routed into the device while
+   * its queue was full, `rxDropped` writes the kernel refused.
+   *
+   * @example Print how much the program has read and written
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({ addresses: ["192.0.2.1/24"], up: true });
+   * const { txPackets, rxPackets, txDropped } = tun.stats();
+   * console.log(`read ${txPackets}, wrote ${rxPackets}, ${txDropped} dropped unread`);
+   * ```
+   */
+  stats(): TunDeviceStats {
+    return readLinkStats(this.#link);
+  }
+
+  /**
+   * The device's link events as they happen (as `watchLinks()`
+   * reports them): `"changed"` when its name, administrative state, carrier
+   * or MTU changes, then `"removed"` when it is deleted, after which the
+   * iteration ends. Closing the handle of a device that is not persistent
+   * deletes it, so the events end that way too; a persistent device's go on
+   * until the loop breaks or the signal is aborted. Aborting rejects the
+   * pending step with the signal's reason. Each iteration holds a netlink
+   * socket until it ends.
+   *
+   * @example Log what happens to a device for a minute
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open();
+   * try {
+   *   for await (const event of tun.events({ signal: AbortSignal.timeout(60_000) })) {
+   *     console.log(`${event.kind}: ${event.up ? "up" : "down"}, MTU ${event.mtu}`);
+   *   }
+   * } catch (error) {
+   *   if ((error as DOMException).name !== "TimeoutError") throw error;
+   * }
+   * ```
+   */
+  events(options?: TunReadOptions): AsyncIterableIterator<TunLinkEvent> {
+    const verb = "watch the link events of";
+    // The index outlives the device: make sure it still leads to this one.
+    if (this.#closed) throw this.#error(EBADF, "socket(AF_NETLINK)", verb);
+    this.#verify("socket(AF_NETLINK)", `${verb} ${this.#link.device}`);
+    return watchLinkEvents(this.#link.index, options);
+  }
+
+  /**
    * Detaches from the device and closes its fd: when `close()` returns, the
    * device is gone (unless it is persistent or has other queues) and its
    * name is free. Idempotent. Every pending read resolves `null`, iterators
@@ -847,6 +1198,7 @@ export class TunInterface {
     if (this.#closed) return;
     this.#closed = true;
     forgotten.unregister(this);
+    held.delete(this.#fd);
     this.#io.close();
     this.#readiness.close();
   }

@@ -34,6 +34,7 @@ interface IpLink {
   ifindex: number;
   ifname: string;
   flags: string[];
+  operstate: string;
   mtu: number;
   address?: string;
   linkinfo?: {
@@ -62,8 +63,10 @@ const LIST_KEYS = [
   "group",
   "queues",
   "up",
+  "carrier",
+  "operState",
 ];
-const SHOW_KEYS = [...LIST_KEYS, "index", "mtu", "mac", "addresses", "routes"];
+const SHOW_KEYS = [...LIST_KEYS, "index", "mtu", "mac", "addresses", "routes", "stats"];
 
 // --- create --------------------------------------------------------------
 
@@ -185,7 +188,7 @@ kernelTest("TunInterface.destroy deletes a held multi-queue device and refuses l
 
 kernelTest(
   "tuntap list --json agrees field for field with ip -d link show for every flag combination",
-  () => {
+  async () => {
     const handles: TunInterface[] = [];
     const expected = new Map<string, TunDeviceInfo>();
     try {
@@ -223,6 +226,10 @@ kernelTest(
                   group,
                   queues,
                   up,
+                  // The kernel gives a TUN/TAP device a carrier while attached.
+                  carrier: queues > 0,
+                  // Up and attached reads UNKNOWN or UP by the device's history.
+                  operState: up && queues > 0 ? "UNKNOWN" : "DOWN",
                 });
                 i++;
               }
@@ -231,13 +238,24 @@ kernelTest(
         }
       }
 
+      // The kernel settles the operational state up to a second after the
+      // carrier changes; compare once ip shows every device settled.
+      const tunLinks = () =>
+        ipJson<IpLink[]>("-N -d link show").filter((link) => link.linkinfo?.info_kind === "tun");
+      await waitFor(
+        () =>
+          tunLinks().every((link) =>
+            link.flags.includes("UP") && link.flags.includes("LOWER_UP")
+              ? link.operstate === "UNKNOWN" || link.operstate === "UP"
+              : link.operstate === "DOWN"
+          ),
+        "the operational states to settle",
+      );
       const result = tuntap("list", "--json");
       assertStrictEquals(result.code, 0, result.stderr);
       const listed = JSON.parse(result.stdout) as TunDeviceInfo[];
       assert(Array.isArray(listed));
-      const links = ipJson<IpLink[]>("-N -d link show").filter((link) =>
-        link.linkinfo?.info_kind === "tun"
-      );
+      const links = tunLinks();
       assertEquals(
         listed.map((device) => device.name),
         links.map((link) => link.ifname),
@@ -259,9 +277,22 @@ kernelTest(
           // ip shows the count of a multi-queue device only.
           queues: data.multi_queue ? data.numqueues : device.queues,
           up: link.flags.includes("UP"),
+          // ip shows the carrier of a device that is up only.
+          carrier: link.flags.includes("UP") ? link.flags.includes("LOWER_UP") : device.carrier,
+          operState: link.operstate,
         });
+        if (link.flags.includes("UP")) {
+          assertStrictEquals(link.flags.includes("NO-CARRIER"), !device.carrier, link.ifname);
+        }
         const wanted = expected.get(link.ifname);
-        if (wanted) assertEquals(device, wanted);
+        if (wanted) {
+          assertEquals(device, {
+            ...wanted,
+            operState: wanted.operState === "UNKNOWN" && device.operState === "UP"
+              ? "UP"
+              : wanted.operState,
+          });
+        }
       });
       assertEquals(listed.filter((device) => expected.has(device.name)).length, expected.size);
     } finally {
@@ -374,9 +405,10 @@ kernelTest(
     assertEquals(Object.keys(shown), SHOW_KEYS);
     const link = ipJson<IpLink[]>(`-N -d link show ${name}`)[0];
     assertEquals(
-      [shown.name, shown.mode, shown.persist, shown.queues, shown.up],
-      [name, "tap", true, 1, true],
+      [shown.name, shown.mode, shown.persist, shown.queues, shown.up, shown.carrier],
+      [name, "tap", true, 1, true, true],
     );
+    assertStrictEquals(shown.operState, link.operstate);
     assertStrictEquals(shown.index, link.ifindex);
     assertStrictEquals(shown.mtu, 1400);
     assertStrictEquals(shown.mac, link.address);
