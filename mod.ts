@@ -33,6 +33,11 @@ export {
 } from "./src/device_info.ts";
 export { type TunDeviceStats, tunDeviceStats } from "./src/link_stats.ts";
 export { type TunLinkEvent, watchLinks, type WatchLinksOptions } from "./src/link_events.ts";
+export {
+  captureDevice,
+  type CaptureDeviceOptions,
+  type CapturedPacket,
+} from "./src/capture_device.ts";
 export type { TunAddress, TunAddressOptions } from "./src/address_config.ts";
 export type { TunRoute, TunRouteOptions } from "./src/route_config.ts";
 export type { TunOffloadOptions } from "./src/offload.ts";

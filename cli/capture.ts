@@ -1,11 +1,18 @@
 /**
- * `tuntap capture`: be the userspace end of a device and print (and
- * record) every packet the kernel sends into it.
+ * `tuntap capture`: print (and record) every packet that crosses a device,
+ * observing it beside the program that owns it, or as its userspace end.
  *
  * @module
  */
-import { type TunDeviceInfo, tunDeviceInfo, TunError, TunInterface } from "../mod.ts";
+import {
+  tunDeviceDetails,
+  type TunDeviceInfo,
+  tunDeviceInfo,
+  TunError,
+  TunInterface,
+} from "../mod.ts";
 import { PcapWriter, summarize } from "../packet/mod.ts";
+import { captureDevice } from "../src/capture_device.ts";
 import { escapeControl } from "../src/validate.ts";
 import { parseCount } from "./create.ts";
 import { parseCommandLine } from "./parse_args.ts";
@@ -14,43 +21,76 @@ import { CommandError, UsageError } from "./usage_error.ts";
 /** Usage text of `tuntap capture`. */
 export const captureUsage =
   `Usage: tuntap capture NAME [-w FILE.pcap [--force]] [-c COUNT] [--timeout SECONDS]
-                       [--mode tun|tap]
+       tuntap capture NAME --attach [--force] [--mode tun|tap] [-w FILE.pcap] [...]
 
-Attaches device NAME and prints one line per packet the kernel sends into it,
-as it arrives: a timestamp (HH:MM:SS.ffffff, local time) and a tcpdump-like
-summary. A TUN device is the interface's userspace end, not a tap on it:
-while capture holds it, packets routed into it come to capture and go no
-further.
+Prints one line per packet that crosses device NAME, as it arrives: a
+timestamp (HH:MM:SS.ffffff, local time), the direction as tcpdump -i any
+prints it (Out: the kernel sent it into the device, to the program that owns
+it; In: that program wrote it, or B, M for a broadcast or multicast frame it
+wrote) and a tcpdump-like summary.
 
-If NAME exists (e.g. made by \`tuntap create NAME --address … --up\`), it is
-attached with its own settings (mode, packet info, vnet header, multi-queue)
-and left as it was afterwards; those headers are stripped before printing
-and recording. A single-queue device another program holds cannot be
-attached (EBUSY); a multi-queue device gets one more queue, which sees only
-the flows the kernel steers to it. If NAME does not exist, a device of
---mode (tun, the default) is created for the capture and goes away with it;
-it has no address, so give it one with \`ip\` or use \`tuntap create\` first.
+By default capture observes, as tcpdump does, through a packet socket bound
+to the device: the program that owns it keeps every packet. This needs
+CAP_NET_RAW (or root), and NAME must exist.
+
+With --attach, capture instead becomes the device's userspace end: packets
+routed into it come to capture and go no further, and are all Out. NAME is
+attached with its own settings (mode, packet info, vnet header, multi-queue;
+those headers are stripped before printing and recording) and left as it was
+afterwards. A device another program holds is refused: attaching a
+multi-queue device would add a queue and take the flows the kernel steers to
+it from that program; --force attaches anyway (a single-queue device still
+refuses with EBUSY). If NAME does not exist, a device of --mode (tun, the
+default) is created for the capture and goes away with it; it has no
+address, so give it one with \`ip\` or use \`tuntap create\` first.
 
 Options:
-  -w, --write FILE     also write the packets to FILE, a pcap file (raw IP for
-                       TUN, Ethernet for TAP) that tcpdump and Wireshark read;
-                       needs --allow-write. FILE is made new, readable
-                       by its owner only (0600), once the device is
-                       attached, and holds a valid (empty) capture from then
-                       on; an existing FILE, a symlink included, is refused
+  -w, --write FILE     also write the packets to FILE, a pcap file that
+                       tcpdump and Wireshark read: LINUX_SLL2 (with the
+                       direction) when observing, raw IP (TUN) or Ethernet
+                       (TAP) with --attach; needs --allow-write. FILE is made
+                       new, readable by its owner only (0600), once capture
+                       has started, and holds a valid (empty) capture from
+                       then on; an existing FILE, a symlink included, is
+                       refused
   --force              replace an existing FILE (a symlink is replaced, its
-                       target left alone)
+                       target left alone); with --attach, also attach a
+                       device another program holds
   -c, --count COUNT    stop after COUNT packets
   --timeout SECONDS    stop after SECONDS (decimals allowed)
-  --mode tun|tap       the kind of device to create when NAME does not exist
+  --attach             be the device's userspace end instead of observing
+  --mode tun|tap       with --attach, the kind of device to create when NAME
+                       does not exist
 
-Ctrl-C (SIGINT), SIGTERM or SIGHUP stop it cleanly: the device is closed, the
-pcap file is complete, and the exit status is 0. The count goes to stderr; a
-second signal while it stops ends it at once, count printed.`;
+Ctrl-C (SIGINT), SIGTERM or SIGHUP stop it cleanly: the device is left (or
+closed), the pcap file is complete, and the exit status is 0. The count goes
+to stderr; a second signal while it stops ends it at once, count printed.`;
 
-// struct tun_pi and struct virtio_net_hdr, which capture strips.
+// struct tun_pi and struct virtio_net_hdr, which an attached capture strips.
 const PI_SIZE = 4;
 const VNET_HDR_SIZE = 10;
+
+// What tcpdump prints for a LINUX_SLL2 packet type (sll_pkttype) other
+// than outgoing: to this host, broadcast, multicast, to another host.
+const PACKET_TYPES = ["In", "B", "M", "P"];
+
+/** A packet to print and record, from either kind of capture. */
+interface Seen {
+  bytes: Uint8Array;
+  timestampNs: bigint;
+  direction: "in" | "out";
+  packetType?: number;
+}
+
+/** Where packets come from: an observing socket or an attached device. */
+interface Source {
+  packets: AsyncIterable<Seen>;
+  /** Ends the iteration at once. */
+  close(): void;
+  link: "ip" | "ethernet";
+  description: string;
+  interfaceIndex?: number;
+}
 
 /** Runs `tuntap capture`. */
 export async function capture(args: string[]): Promise<number> {
@@ -59,6 +99,7 @@ export async function capture(args: string[]): Promise<number> {
     count: { type: "string", short: "c" },
     timeout: { type: "string" },
     mode: { type: "string" },
+    attach: { type: "boolean", default: false },
     force: { type: "boolean", default: false },
   });
   if (positionals.length !== 1) throw new UsageError("capture takes one NAME", "capture");
@@ -74,8 +115,8 @@ export async function capture(args: string[]): Promise<number> {
   }
 
   const path = values.write;
-  if (path === undefined && values.force) {
-    throw new UsageError("--force applies to -w FILE only", "capture");
+  if (path === undefined && values.force && !values.attach) {
+    throw new UsageError("--force applies to -w FILE and --attach only", "capture");
   }
   if (path !== undefined) requireWrite(path);
 
@@ -83,23 +124,19 @@ export async function capture(args: string[]): Promise<number> {
   if (existing && mode !== undefined && existing.mode !== mode) {
     throw new UsageError(`${name} is a ${existing.mode} device, not ${mode}`, "capture");
   }
-  const tun = TunInterface.open({
-    name,
-    mode: existing?.mode ?? mode,
-    packetInfo: existing?.pi,
-    vnetHeader: existing?.vnetHdr,
-    multiQueue: existing?.multiQueue,
-  });
-  const link = tun.mode === "tap" ? "ethernet" : "ip";
-  // The file only once the device is attached: a failure before leaves none.
+  const source = values.attach
+    ? attach(name, existing, mode, values.force)
+    : observe(name, existing);
+  // The file only once the capture has started: a failure before leaves none.
   let writer: PcapWriter | undefined;
   try {
-    writer = path === undefined ? undefined : await createPcap(path, link, values.force);
+    writer = path === undefined
+      ? undefined
+      : await createPcap(path, source.link, values.force, !values.attach);
   } catch (error) {
-    tun.close();
+    source.close();
     throw error;
   }
-  const skip = (tun.packetInfo ? PI_SIZE : 0) + (tun.vnetHeader ? VNET_HDR_SIZE : 0);
 
   let captured = 0;
   let reported = false;
@@ -108,7 +145,7 @@ export async function capture(args: string[]): Promise<number> {
     reported = true;
     console.error(`${captured} packet${captured === 1 ? "" : "s"} captured`);
   };
-  // The first signal closes the device, which ends the loop below at once.
+  // The first signal ends the capture, which ends the loop below at once.
   // The handlers stay until the count is printed, so a second Ctrl-C cannot
   // kill the process silently; it ends a slow stop with the count printed.
   let stopping = false;
@@ -118,24 +155,23 @@ export async function capture(args: string[]): Promise<number> {
       Deno.exit(0);
     }
     stopping = true;
-    tun.close();
+    source.close();
   };
   const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
   for (const signal of signals) Deno.addSignalListener(signal, stop);
   const timer = timeout === undefined ? undefined : setTimeout(stop, timeout * 1000);
   try {
     console.error(
-      `capturing on ${escapeControl(tun.name)} ` +
-        `(${tun.mode}${existing ? "" : ", created for this capture"})` +
+      `capturing on ${escapeControl(name)} (${source.description})` +
         `${path === undefined ? "" : ` to ${escapeControl(path)}`}; Ctrl-C stops`,
     );
-    for await (const packet of tun) {
-      await record(packet.subarray(skip));
+    for await (const packet of source.packets) {
+      await record(packet);
       if (++captured === count) break;
     }
   } finally {
     stopping = true;
-    tun.close();
+    source.close();
     clearTimeout(timer);
     await writer?.close();
     report();
@@ -143,11 +179,70 @@ export async function capture(args: string[]): Promise<number> {
   }
   return 0;
 
-  async function record(packet: Uint8Array): Promise<void> {
-    const now = nowNs();
-    console.log(`${clock(now)} ${summarize(packet, link)}`);
-    await writer?.write(packet, now);
+  async function record({ bytes, timestampNs, direction, packetType }: Seen): Promise<void> {
+    const where = direction === "out" ? "Out" : PACKET_TYPES[packetType ?? 0] ?? "In";
+    console.log(`${clock(timestampNs)} ${where.padEnd(3)} ${summarize(bytes, source.link)}`);
+    await writer?.write(bytes, timestampNs, {
+      direction,
+      packetType,
+      interfaceIndex: source.interfaceIndex,
+    });
   }
+}
+
+/** Observes an existing device through a packet socket; needs CAP_NET_RAW. */
+function observe(name: string, existing: TunDeviceInfo | undefined): Source {
+  if (!existing) {
+    throw new CommandError(
+      `there is no TUN/TAP device ${name} to observe; --attach creates one for the capture`,
+    );
+  }
+  const { index } = tunDeviceDetails(name);
+  const packets = captureDevice(name);
+  return {
+    packets,
+    close: () => void packets.return?.(),
+    link: existing.mode === "tap" ? "ethernet" : "ip",
+    description: `${existing.mode}, observing`,
+    interfaceIndex: index,
+  };
+}
+
+/** Becomes the device's userspace end, as capture did before it could observe. */
+function attach(
+  name: string,
+  existing: TunDeviceInfo | undefined,
+  mode: "tun" | "tap" | undefined,
+  force: boolean,
+): Source {
+  if (existing && existing.queues > 0 && !force) {
+    const what = existing.multiQueue
+      ? "attaching would add a queue and take the flows the kernel steers to it"
+      : "it cannot be attached while held (EBUSY)";
+    throw new CommandError(
+      `${name} is held by another program: ${what}; capture without --attach observes ` +
+        `it and takes nothing${existing.multiQueue ? ", or add --force" : ""}`,
+    );
+  }
+  const tun = TunInterface.open({
+    name,
+    mode: existing?.mode ?? mode,
+    packetInfo: existing?.pi,
+    vnetHeader: existing?.vnetHdr,
+    multiQueue: existing?.multiQueue,
+  });
+  const skip = (tun.packetInfo ? PI_SIZE : 0) + (tun.vnetHeader ? VNET_HDR_SIZE : 0);
+  async function* packets(): AsyncGenerator<Seen> {
+    for await (const packet of tun) {
+      yield { bytes: packet.subarray(skip), timestampNs: nowNs(), direction: "out" };
+    }
+  }
+  return {
+    packets: packets(),
+    close: () => tun.close(),
+    link: tun.mode === "tap" ? "ethernet" : "ip",
+    description: `${tun.mode}, attached${existing ? "" : ", created for this capture"}`,
+  };
 }
 
 function findDevice(name: string): TunDeviceInfo | undefined {
@@ -181,6 +276,7 @@ async function createPcap(
   path: string,
   link: "ip" | "ethernet",
   force: boolean,
+  linuxSll2: boolean,
 ): Promise<PcapWriter> {
   let file: Deno.FsFile;
   try {
@@ -203,7 +299,7 @@ async function createPcap(
   const writeAll = async (bytes: Uint8Array) => {
     for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
   };
-  const header = await pcapHeader(link);
+  const header = await pcapHeader(link, linuxSll2);
   try {
     await writeAll(header);
   } catch (error) {
@@ -225,7 +321,7 @@ async function createPcap(
       close,
       abort: close,
     }),
-    { link },
+    { link, linuxSll2 },
   );
 }
 
@@ -238,10 +334,10 @@ async function removeIfPresent(path: string): Promise<void> {
 }
 
 /** The file header {@linkcode PcapWriter} writes for `link`, taken from an empty capture. */
-async function pcapHeader(link: "ip" | "ethernet"): Promise<Uint8Array> {
+async function pcapHeader(link: "ip" | "ethernet", linuxSll2: boolean): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   const sink = new WritableStream<Uint8Array>({ write: (chunk) => void chunks.push(chunk) });
-  await new PcapWriter(sink, { link }).close();
+  await new PcapWriter(sink, { link, linuxSll2 }).close();
   return new Uint8Array(chunks.flatMap((chunk) => [...chunk]));
 }
 

@@ -24,7 +24,9 @@ import { list, listUsage } from "./list.ts";
 import { escapeControl, quote } from "../src/validate.ts";
 import { closestName } from "../src/suggest.ts";
 import { unknownOption } from "./parse_args.ts";
+import { set, setUsage } from "./set.ts";
 import { show, showUsage } from "./show.ts";
+import { watch, watchUsage } from "./watch.ts";
 import { CommandError, UsageError } from "./usage_error.ts";
 
 interface Command {
@@ -42,11 +44,13 @@ const commands: Record<string, Command> = {
     usage: showUsage,
     run: show,
   },
+  set: { summary: "change a device: addresses, routes, MTU, state…", usage: setUsage, run: set },
   capture: {
     summary: "print and record the packets of a device",
     usage: captureUsage,
     run: capture,
   },
+  watch: { summary: "a live view of every device's traffic", usage: watchUsage, run: watch },
 };
 
 const mainUsage = `Usage: tuntap COMMAND [OPTIONS]

@@ -85,6 +85,13 @@ export const libcSymbols = {
   // Bound with the one int argument that F_GETFL, F_SETFL, F_GETFD and
   // F_SETFD take (0 where none is read), as ioctl is.
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // ssize_t recvfrom(int sockfd, void *buf, size_t len, int flags,
+  //                  struct sockaddr *src_addr, socklen_t *addrlen);
+  // The result is narrowed as read's is (a packet is far below 2 GiB).
+  recvfrom: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound libc functions. */

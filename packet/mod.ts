@@ -87,6 +87,7 @@ export {
 export { summarize } from "./summarize.ts";
 export {
   type PcapHeader,
+  type PcapPacketInfo,
   PcapReader,
   type PcapRecord,
   type PcapSink,

@@ -36,14 +36,53 @@ export interface PcapWriterOptions {
    * LINKTYPE_RAW (101), `"ethernet"` (TAP) as LINKTYPE_ETHERNET (1).
    */
   link: LinkType;
+  /**
+   * Record LINKTYPE_LINUX_SLL2 (276) instead, as `tcpdump -i any` does: each
+   * record starts with a 20-byte header that gives the packet's direction
+   * (see {@linkcode PcapPacketInfo}), interface index and protocol, so
+   * tcpdump and Wireshark show In/Out. An Ethernet frame's header becomes
+   * that header (its source address kept, its destination dropped). Default
+   * `false`.
+   */
+  linuxSll2?: boolean;
+}
+
+/** What a LINUX_SLL2 record says besides the packet; see {@linkcode PcapWriter.write}. */
+export interface PcapPacketInfo {
+  /**
+   * `"out"`: the host sent the packet out of the interface; `"in"`: it came
+   * in. Default `"in"`.
+   */
+  direction?: "in" | "out";
+  /**
+   * The kernel's packet type (`sll_pkttype`: 0 host, 1 broadcast, 2
+   * multicast, 3 other host, 4 outgoing); wins over `direction`.
+   */
+  packetType?: number;
+  /** The interface index; default 0. */
+  interfaceIndex?: number;
 }
 
 /** One packet read from a pcap file. */
 export interface PcapRecord {
   /** Capture time in nanoseconds since the Unix epoch. */
   timestampNs: bigint;
-  /** The captured bytes (a copy, owned by the caller). */
+  /**
+   * The captured bytes (a copy, owned by the caller); in a LINUX_SLL2 file,
+   * what follows the 20-byte header.
+   */
   bytes: Uint8Array;
+  /** LINUX_SLL2 files only: `"out"` for packet type 4 (outgoing), else `"in"`. */
+  direction?: "in" | "out";
+  /** LINUX_SLL2 files only: the packet type (`sll_pkttype`), 0 to 4. */
+  packetType?: number;
+  /** LINUX_SLL2 files only: the interface index. */
+  interfaceIndex?: number;
+  /**
+   * LINUX_SLL2 files only: the protocol of `bytes`, an EtherType such as
+   * 0x0800 (IPv4), 0x86dd (IPv6) or 0x0806 (ARP).
+   */
+  protocol?: number;
 }
 
 /** The file header of a pcap file, from {@linkcode PcapReader.header}. */
@@ -53,7 +92,8 @@ export interface PcapHeader {
   /**
    * The {@linkcode LinkType} to parse the records with, when the file's
    * link type is one this package parses: Ethernet, or raw IP (101, 228,
-   * 229). Undefined otherwise.
+   * 229). Undefined otherwise, LINUX_SLL2 (276) included: its records say
+   * their own `protocol`.
    */
   link?: LinkType;
   /** The largest number of bytes captured per packet. */
@@ -75,6 +115,16 @@ const LINKTYPE_ETHERNET = 1;
 const LINKTYPE_RAW = 101;
 const LINKTYPE_IPV4 = 228;
 const LINKTYPE_IPV6 = 229;
+const LINKTYPE_LINUX_SLL2 = 276;
+const SLL2_HEADER_LENGTH = 20;
+const ARPHRD_ETHER = 1;
+const ARPHRD_NONE = 0xfffe;
+const PACKET_OUTGOING = 4;
+const ETHERNET_HEADER_LENGTH = 14;
+// ETH_P_802_3 and ETH_P_802_2, what Linux puts in sll_protocol for frames
+// whose type field is a length: Novell raw 802.3 (0xffff next), or LLC.
+const ETH_P_802_3 = 0x0001;
+const ETH_P_802_2 = 0x0004;
 const SNAP_LENGTH = 262144;
 const FILE_HEADER_LENGTH = 24;
 const RECORD_HEADER_LENGTH = 16;
@@ -92,6 +142,8 @@ function nowNs(): bigint {
  * Writes packets to a classic pcap file: magic 0xa1b23c4d (nanosecond
  * timestamps), little-endian, version 2.4, snapshot length 262144.
  * Packets longer than that are cut to it, keeping their original length.
+ * With `linuxSll2: true`, the link type is LINUX_SLL2 and each record
+ * carries the packet's direction.
  *
  * Writes are serialized: each record goes to the sink as one chunk, in the
  * order of the `write` calls, even when calls overlap.
@@ -114,6 +166,7 @@ function nowNs(): bigint {
 export class PcapWriter {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #linkType: number;
+  #link: LinkType;
   #headerWritten = false;
   #closing: Promise<void> | undefined;
 
@@ -133,7 +186,12 @@ export class PcapWriter {
         `PcapWriter link must be "ip" or "ethernet", got ${String(link)}`,
       );
     }
-    this.#linkType = link === "ip" ? LINKTYPE_RAW : LINKTYPE_ETHERNET;
+    this.#link = link;
+    this.#linkType = options.linuxSll2
+      ? LINKTYPE_LINUX_SLL2
+      : link === "ip"
+      ? LINKTYPE_RAW
+      : LINKTYPE_ETHERNET;
     const stream = sink instanceof WritableStream
       ? sink
       : (sink as { writable?: unknown } | null)?.writable;
@@ -151,13 +209,15 @@ export class PcapWriter {
    * @param bytes The packet, starting with the link header.
    * @param timestampNs Capture time in nanoseconds since the Unix epoch;
    *   defaults to now.
+   * @param info The direction and interface, recorded in a LINUX_SLL2 file
+   *   (ignored otherwise).
    * @returns A promise settled when the sink has taken the record.
    * @throws {TypeError} If `bytes` is not a Uint8Array or the timestamp not
    *   a bigint.
    * @throws {RangeError} If the timestamp is negative or beyond 2106.
    * @throws {Error} If the writer is closed, or the sink fails.
    */
-  write(bytes: Uint8Array, timestampNs?: bigint): Promise<void> {
+  write(bytes: Uint8Array, timestampNs?: bigint, info?: PcapPacketInfo): Promise<void> {
     // Not an async function body throughout: the record must be queued on
     // the stream synchronously, so that overlapping calls keep their order.
     try {
@@ -175,7 +235,12 @@ export class PcapWriter {
           `timestampNs ${time} does not fit a pcap timestamp (0 to 2^32 seconds)`,
         );
       }
-      const captured = Math.min(bytes.length, SNAP_LENGTH);
+      const sll2 = this.#linkType === LINKTYPE_LINUX_SLL2
+        ? sll2Header(bytes, this.#link, info)
+        : undefined;
+      const payload = sll2 ? bytes.subarray(sll2.skip) : bytes;
+      const prefix = sll2 ? SLL2_HEADER_LENGTH : 0;
+      const captured = Math.min(prefix + payload.length, SNAP_LENGTH);
       const header = this.#headerWritten ? 0 : FILE_HEADER_LENGTH;
       const chunk = new Uint8Array(header + RECORD_HEADER_LENGTH + captured);
       if (header) this.#writeFileHeader(chunk);
@@ -183,11 +248,10 @@ export class PcapWriter {
       view.setUint32(0, Number(seconds), true);
       view.setUint32(4, Number(time % NS_PER_SECOND), true);
       view.setUint32(8, captured, true);
-      view.setUint32(12, bytes.length, true);
-      chunk.set(
-        bytes.subarray(0, captured),
-        header + RECORD_HEADER_LENGTH,
-      );
+      view.setUint32(12, prefix + payload.length, true);
+      const start = header + RECORD_HEADER_LENGTH;
+      if (sll2) chunk.set(sll2.header, start);
+      chunk.set(payload.subarray(0, captured - prefix), start + prefix);
       this.#headerWritten = true;
       return this.#writer.write(chunk);
     } catch (error) {
@@ -233,6 +297,44 @@ export class PcapWriter {
     view.setUint32(16, SNAP_LENGTH, true);
     view.setUint32(20, this.#linkType, true);
   }
+}
+
+/**
+ * The LINUX_SLL2 header of a packet (all big-endian): protocol, reserved,
+ * interface index, ARPHRD type, packet type, address length, address[8];
+ * and how many bytes of the packet it replaces (an Ethernet header).
+ */
+function sll2Header(
+  bytes: Uint8Array,
+  link: LinkType,
+  info: PcapPacketInfo | undefined,
+): { header: Uint8Array; skip: number } {
+  const header = new Uint8Array(SLL2_HEADER_LENGTH);
+  const view = new DataView(header.buffer);
+  let protocol = 0;
+  let skip = 0;
+  if (link === "ip") {
+    const version = bytes.length > 0 ? bytes[0] >> 4 : 0;
+    protocol = version === 4 ? 0x0800 : version === 6 ? 0x86dd : 0;
+    view.setUint16(8, ARPHRD_NONE);
+  } else {
+    view.setUint16(8, ARPHRD_ETHER);
+    if (bytes.length >= ETHERNET_HEADER_LENGTH) {
+      const type = (bytes[12] << 8) | bytes[13];
+      skip = ETHERNET_HEADER_LENGTH;
+      protocol = type >= 0x600
+        ? type
+        : bytes[14] === 0xff && bytes[15] === 0xff
+        ? ETH_P_802_3
+        : ETH_P_802_2;
+      view.setUint8(11, 6);
+      header.set(bytes.subarray(6, 12), 12);
+    }
+  }
+  view.setUint16(0, protocol);
+  view.setInt32(4, info?.interfaceIndex ?? 0);
+  view.setUint8(10, info?.packetType ?? (info?.direction === "out" ? PACKET_OUTGOING : 0));
+  return { header, skip };
 }
 
 /**
@@ -396,10 +498,26 @@ export class PcapReader implements AsyncIterable<PcapRecord> {
             `Truncated pcap record at byte offset ${start}: need ${captured} bytes of packet data, have ${have}`,
           );
         }
+        const timestampNs = BigInt(seconds) * NS_PER_SECOND + BigInt(fraction) * fractionNs;
+        const bytes = input.take(captured);
+        if (header.linkType !== LINKTYPE_LINUX_SLL2) {
+          yield { timestampNs, bytes };
+          continue;
+        }
+        if (captured < SLL2_HEADER_LENGTH) {
+          throw new Error(
+            `Corrupt pcap record at byte offset ${start}: ${captured} bytes cannot hold the 20-byte LINUX_SLL2 header`,
+          );
+        }
+        const sll2 = new DataView(bytes.buffer, 0, SLL2_HEADER_LENGTH);
+        const packetType = sll2.getUint8(10);
         yield {
-          timestampNs: BigInt(seconds) * NS_PER_SECOND +
-            BigInt(fraction) * fractionNs,
-          bytes: input.take(captured),
+          timestampNs,
+          bytes: bytes.slice(SLL2_HEADER_LENGTH),
+          direction: packetType === PACKET_OUTGOING ? "out" : "in",
+          packetType,
+          interfaceIndex: sll2.getInt32(4),
+          protocol: sll2.getUint16(0),
         };
       }
     } finally {

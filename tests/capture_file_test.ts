@@ -19,6 +19,11 @@ async function pcapRecords(file: string): Promise<number> {
   return records;
 }
 
+/** Printed lines as tcpdump prints a raw IP pcap: without the direction. */
+function withoutDirection(lines: string[]): string[] {
+  return lines.map((line) => line.replace(/^(\S+) (In |Out) /, "$1 "));
+}
+
 function exists(path: string): boolean {
   try {
     Deno.lstatSync(path);
@@ -33,13 +38,22 @@ kernelTest("capture -w refuses an existing file unless --force, and leaves it as
   const file = `${Deno.makeTempDirSync()}/old.pcap`;
   Deno.writeTextFileSync(file, "keep me");
   const name = uniqueName("cfexist");
-  const refused = tuntapWrite("capture", name, "-w", file, "--timeout", "0.2");
+  const refused = tuntapWrite("capture", "--attach", name, "-w", file, "--timeout", "0.2");
   assertStrictEquals(refused.code, 1, refused.stderr);
   assertMatch(refused.stderr, /^tuntap: .*old\.pcap exists: add --force to replace it\n$/);
   assertStrictEquals(Deno.readTextFileSync(file), "keep me");
   assert(!interfaceExists(name), "the device made for the capture went with it");
 
-  const forced = tuntapWrite("capture", name, "-w", file, "--force", "--timeout", "0.2");
+  const forced = tuntapWrite(
+    "capture",
+    "--attach",
+    name,
+    "-w",
+    file,
+    "--force",
+    "--timeout",
+    "0.2",
+  );
   assertStrictEquals(forced.code, 0, forced.stderr);
   assertStrictEquals(Deno.statSync(file).mode! & 0o777, 0o600);
   assertStrictEquals(tcpdumpRead(file).lines.length, 0);
@@ -55,14 +69,23 @@ kernelTest("capture -w never follows a symlink at FILE, dangling or not", () => 
   Deno.symlinkSync(`${directory}/nowhere`, dangling);
   const name = uniqueName("cflink");
   for (const path of [link, dangling]) {
-    const result = tuntapWrite("capture", name, "-w", path, "--timeout", "0.2");
+    const result = tuntapWrite("capture", "--attach", name, "-w", path, "--timeout", "0.2");
     assertStrictEquals(result.code, 1, result.stderr);
     assertMatch(result.stderr, /exists: add --force/);
   }
   assertStrictEquals(Deno.readTextFileSync(target), "secret");
   assert(!exists(`${directory}/nowhere`), "the dangling link's target is not created");
   // --force replaces the link itself; its target is left alone.
-  const forced = tuntapWrite("capture", name, "-w", link, "--force", "--timeout", "0.2");
+  const forced = tuntapWrite(
+    "capture",
+    "--attach",
+    name,
+    "-w",
+    link,
+    "--force",
+    "--timeout",
+    "0.2",
+  );
   assertStrictEquals(forced.code, 0, forced.stderr);
   assert(Deno.lstatSync(link).isFile, "the link was replaced by a file");
   assertStrictEquals(Deno.readTextFileSync(target), "secret");
@@ -71,7 +94,9 @@ kernelTest("capture -w never follows a symlink at FILE, dangling or not", () => 
 kernelTest("capture -w creates FILE 0600 even under umask 000", async () => {
   using device = testDevice("cfmode", "192.0.2.1/24");
   const file = `${Deno.makeTempDirSync()}/mode.pcap`;
-  const capture = new Capture([device.name, "-w", file, "--timeout", "0.3"], { umask: "000" });
+  const capture = new Capture(["--attach", device.name, "-w", file, "--timeout", "0.3"], {
+    umask: "000",
+  });
   const status = await capture.finish();
   assertStrictEquals(status.code, 0, capture.stderr);
   assertStrictEquals(Deno.statSync(file).mode! & 0o777, 0o600);
@@ -80,7 +105,16 @@ kernelTest("capture -w creates FILE 0600 even under umask 000", async () => {
 kernelTest("a capture that fails before it starts leaves no file", () => {
   using tun = TunInterface.open({ name: uniqueName("cfbusy") });
   const file = `${Deno.makeTempDirSync()}/never.pcap`;
-  const busy = tuntapWrite("capture", tun.name, "-w", file, "--timeout", "5");
+  const busy = tuntapWrite(
+    "capture",
+    tun.name,
+    "--attach",
+    "--force",
+    "-w",
+    file,
+    "--timeout",
+    "5",
+  );
   assertStrictEquals(busy.code, 1);
   assertMatch(busy.stderr, /EBUSY/);
   assert(!exists(file), "no file for a capture that never started");
@@ -92,7 +126,7 @@ kernelTest("a capture that fails before it starts leaves no file", () => {
 kernelTest("a capture killed before the first packet leaves a valid empty pcap", async () => {
   using device = testDevice("cfkill", "192.0.2.1/24");
   const file = `${Deno.makeTempDirSync()}/killed.pcap`;
-  const capture = new Capture([device.name, "-w", file]);
+  const capture = new Capture(["--attach", device.name, "-w", file]);
   await capture.ready();
   capture.kill("SIGKILL");
   await capture.finish();
@@ -104,19 +138,19 @@ kernelTest("a capture killed before the first packet leaves a valid empty pcap",
 kernelTest("a capture killed after packets keeps every packet it printed", async () => {
   using device = testDevice("cfkill", "192.0.2.1/24");
   const file = `${Deno.makeTempDirSync()}/killed-late.pcap`;
-  const capture = new Capture([device.name, "-w", file]);
+  const capture = new Capture(["--attach", device.name, "-w", file]);
   await capture.ready();
   await sendUdp("192.0.2.1", "192.0.2.22", 2);
   await waitFor(() => capture.lines.length >= 2, "2 packet lines");
   capture.kill("SIGKILL");
   await capture.finish();
-  assertEquals(tcpdumpRead(file).lines, capture.lines);
+  assertEquals(tcpdumpRead(file).lines, withoutDirection(capture.lines));
 });
 
 kernelTest("SIGHUP stops a capture cleanly, as SIGINT and SIGTERM do", async () => {
   using device = testDevice("cfhup", "192.0.2.1/24");
   const file = `${Deno.makeTempDirSync()}/hup.pcap`;
-  const capture = new Capture([device.name, "-w", file]);
+  const capture = new Capture(["--attach", device.name, "-w", file]);
   await capture.ready();
   await sendUdp("192.0.2.1", "192.0.2.20", 2);
   await waitFor(() => capture.lines.length >= 2, "2 packet lines");
@@ -130,7 +164,7 @@ kernelTest("SIGHUP stops a capture cleanly, as SIGINT and SIGTERM do", async () 
 kernelTest("Ctrl-C pressed again while a capture stops still prints the final count", async () => {
   using device = testDevice("cfint", "192.0.2.1/24");
   const file = `${Deno.makeTempDirSync()}/twice.pcap`;
-  const capture = new Capture([device.name, "-w", file]);
+  const capture = new Capture(["--attach", device.name, "-w", file]);
   await capture.ready();
   await sendUdp("192.0.2.1", "192.0.2.21", 3);
   await waitFor(() => capture.lines.length >= 3, "3 packet lines");

@@ -479,7 +479,7 @@ kernelTest(
   async () => {
     using device = testDevice("clicap", "192.0.2.1/24");
     const file = `${Deno.makeTempDirSync()}/capture.pcap`;
-    const capture = new Capture([device.name, "-w", file, "--timeout", "30"]);
+    const capture = new Capture(["--attach", device.name, "-w", file, "--timeout", "30"]);
     await capture.ready();
     await sendUdp("192.0.2.1", "192.0.2.9", 5);
     await waitFor(() => capture.lines.length >= 5, "5 packet lines");
@@ -490,7 +490,7 @@ kernelTest(
     for (const line of capture.lines) {
       assertMatch(
         line,
-        /^\d\d:\d\d:\d\d\.\d{6} IP 192\.0\.2\.1\.\d+ > 192\.0\.2\.9\.9: UDP, length 10$/,
+        /^\d\d:\d\d:\d\d\.\d{6} Out IP 192\.0\.2\.1\.\d+ > 192\.0\.2\.9\.9: UDP, length 10$/,
       );
     }
     assertMatch(capture.stderr, /5 packets captured/);
@@ -498,7 +498,7 @@ kernelTest(
     assertMatch(stderr, /link-type RAW/);
     assertStrictEquals(lines.length, 5, lines.join("\n"));
     // The timestamps and summaries printed are the ones recorded.
-    assertEquals(lines, capture.lines);
+    assertEquals(lines, capture.lines.map((line) => line.replace(" Out ", " ")));
     assert(interfaceExists(device.name), "an existing device is left as it was");
     assertStrictEquals(
       ipJson(`-N -d link show ${device.name}`)[0].linkinfo.info_data.persist,
@@ -510,7 +510,7 @@ kernelTest(
 kernelTest("SIGTERM during a capture leaves a complete pcap and exit status 0", async () => {
   using device = testDevice("cliterm", "192.0.2.1/24");
   const file = `${Deno.makeTempDirSync()}/term.pcap`;
-  const capture = new Capture([device.name, "-w", file]);
+  const capture = new Capture(["--attach", device.name, "-w", file]);
   await capture.ready();
   await sendUdp("192.0.2.1", "192.0.2.10", 4);
   await waitFor(() => capture.lines.length >= 4, "4 packet lines");
@@ -529,7 +529,7 @@ kernelTest("SIGTERM during a capture leaves a complete pcap and exit status 0", 
 kernelTest("tuntap capture -c COUNT stops after COUNT packets", async () => {
   using device = testDevice("clicount", "192.0.2.1/24");
   const file = `${Deno.makeTempDirSync()}/count.pcap`;
-  const capture = new Capture([device.name, "-c", "3", "-w", file, "--timeout", "30"]);
+  const capture = new Capture(["--attach", device.name, "-c", "3", "-w", file, "--timeout", "30"]);
   await capture.ready();
   await sendUdp("192.0.2.1", "192.0.2.11", 6);
   const status = await capture.finish();
@@ -542,7 +542,7 @@ kernelTest("tuntap capture -c COUNT stops after COUNT packets", async () => {
 kernelTest("tuntap capture --timeout stops in time with exit 0", async () => {
   using device = testDevice("clitime", "192.0.2.1/24");
   const started = performance.now();
-  const capture = new Capture([device.name, "--timeout", "0.5"]);
+  const capture = new Capture(["--attach", device.name, "--timeout", "0.5"]);
   await capture.ready();
   const attached = performance.now();
   const status = await capture.finish(10000);
@@ -556,7 +556,7 @@ kernelTest("tuntap capture --timeout stops in time with exit 0", async () => {
 kernelTest("tuntap capture on a TAP device writes an Ethernet pcap", async () => {
   using device = testDevice("clicapt", "192.0.2.1/24", "--mode", "tap");
   const file = `${Deno.makeTempDirSync()}/tap.pcap`;
-  const capture = new Capture([device.name, "-c", "1", "-w", file, "--timeout", "30"]);
+  const capture = new Capture(["--attach", device.name, "-c", "1", "-w", file, "--timeout", "30"]);
   await capture.ready();
   // Nothing answers, so the kernel asks who has 192.0.2.12 over ARP.
   await sendUdp("192.0.2.1", "192.0.2.12", 1);
@@ -574,7 +574,16 @@ kernelTest(
   async () => {
     using device = testDevice("clicaph", "192.0.2.1/24", "--pi", "--vnet-hdr");
     const file = `${Deno.makeTempDirSync()}/headers.pcap`;
-    const capture = new Capture([device.name, "-c", "2", "-w", file, "--timeout", "30"]);
+    const capture = new Capture([
+      "--attach",
+      device.name,
+      "-c",
+      "2",
+      "-w",
+      file,
+      "--timeout",
+      "30",
+    ]);
     await capture.ready();
     await sendUdp("192.0.2.1", "192.0.2.13", 2);
     const status = await capture.finish();
@@ -585,7 +594,10 @@ kernelTest(
         /IP 192\.0\.2\.1\.\d+ > 192\.0\.2\.13\.9: UDP/,
       );
     }
-    assertEquals(tcpdumpRead(file).lines, capture.lines);
+    assertEquals(
+      tcpdumpRead(file).lines,
+      capture.lines.map((line) => line.replace(" Out ", " ")),
+    );
     const info = ipJson(`-N -d link show ${device.name}`)[0].linkinfo.info_data;
     assert(info.pi && info.vnet_hdr, "the device keeps its settings");
   },
@@ -593,7 +605,7 @@ kernelTest(
 
 kernelTest("tuntap capture of a missing name creates a device for the capture only", async () => {
   const name = uniqueName("clinew");
-  const capture = new Capture([name, "--mode", "tap", "--timeout", "0.5"]);
+  const capture = new Capture([name, "--attach", "--mode", "tap", "--timeout", "0.5"]);
   await capture.ready();
   assertStrictEquals(ipJson(`-N -d link show ${name}`)[0].linkinfo.info_data.type, "tap");
   assertMatch(capture.stderr, /created for this capture/);
@@ -602,9 +614,9 @@ kernelTest("tuntap capture of a missing name creates a device for the capture on
   assert(!interfaceExists(name), "the device went away with the capture");
 });
 
-kernelTest("tuntap capture refuses a device another process holds, with exit 1", () => {
+kernelTest("tuntap capture --attach --force still cannot take a held single-queue device", () => {
   using tun = TunInterface.open({ name: uniqueName("clibusy") });
-  const result = tuntap("capture", tun.name, "--timeout", "5");
+  const result = tuntap("capture", tun.name, "--attach", "--force", "--timeout", "5");
   assertStrictEquals(result.code, 1);
   assertMatch(result.stderr, /^tuntap: Cannot attach TUN device ".*": EBUSY/);
   assertStrictEquals(result.stderr.trim().split("\n").length, 1, result.stderr);
@@ -617,7 +629,7 @@ kernelTest("tuntap capture -w without --allow-write fails before touching the de
   assertStrictEquals(result.code, 1);
   assertMatch(result.stderr, /^tuntap: writing .*denied\.pcap needs --allow-write/);
   assert(!interfaceExists(name));
-  const missing = tuntapWrite("capture", name, "-w", "/nonexistent/dir/x.pcap");
+  const missing = tuntapWrite("capture", name, "--attach", "-w", "/nonexistent/dir/x.pcap");
   assertStrictEquals(missing.code, 1);
   assertMatch(missing.stderr, /^tuntap: cannot write \/nonexistent\/dir\/x\.pcap/);
   assert(!interfaceExists(name));

@@ -32,7 +32,7 @@ const [mode = "--test", ...extra] = Deno.args;
 // Debian packages by the command they provide, for each mode that needs them.
 const debianTools: Record<string, Record<string, string>> = {
   // tests/bench_test.ts runs the benchmark, forward cases included.
-  "--test": { tcpdump: "tcpdump", ping: "iputils-ping", iperf3: "iperf3" },
+  "--test": { tcpdump: "tcpdump", ping: "iputils-ping", iperf3: "iperf3", tmux: "tmux" },
   "--bench": { iperf3: "iperf3" },
 };
 
