@@ -1,6 +1,7 @@
 /**
- * The `tuntap` command: create, list, show, capture on and destroy TUN/TAP
- * devices, with `--allow-ffi` only (and `--allow-write` for `capture -w`).
+ * The `tuntap` command: create, change, list, show, watch, capture on and
+ * destroy TUN/TAP devices, with `--allow-ffi` only (and `--allow-write` for
+ * `capture -w`).
  *
  * @example Create a persistent TAP device that uid 1000 may attach
  * ```sh
@@ -40,7 +41,7 @@ const commands: Record<string, Command> = {
   destroy: { summary: "remove devices", usage: destroyUsage, run: destroy },
   list: { summary: "list the TUN/TAP devices (--json)", usage: listUsage, run: list },
   show: {
-    summary: "show one device, its addresses and routes (--json)",
+    summary: "show one device, its addresses, routes and counters (--json)",
     usage: showUsage,
     run: show,
   },
@@ -63,9 +64,10 @@ Options:
   --help     show this help (after a command: that command's)
   --version  show the version
 
-Run with --allow-ffi (and --allow-write for capture -w). create, destroy and
-capture need root or CAP_NET_ADMIN (capture also works for the device's owner
-or a member of its group); list and show need no privilege.`;
+Run with --allow-ffi (and --allow-write for capture -w). create, set, destroy
+and capture --attach need root or CAP_NET_ADMIN (attaching also works for the
+device's owner or a member of its group); capture needs CAP_NET_RAW; list, show
+and watch need no privilege.`;
 
 /**
  * Runs the CLI with `args` and returns the exit status: 0, 1 for a kernel

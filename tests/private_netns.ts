@@ -12,7 +12,7 @@
  *
  * Before entering the namespace (which has no network) it caches the npm
  * packages and installs the Debian tools the tests and the benchmark use
- * (tcpdump, ping, iperf3). Inside it mounts a sysfs that shows the
+ * (tcpdump, ping, iperf3, tmux). Inside it mounts a sysfs that shows the
  * namespace's interfaces, brings up `lo`, and lays a world-usable
  * `/dev/net/tun`, the deno binary and the repository under one directory so
  * that tests can run a script as an unprivileged uid.
