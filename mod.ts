@@ -22,6 +22,7 @@ export {
   type TunReadOptions,
 } from "./src/tun_interface.ts";
 export type { TunMode } from "./src/tun_mode.ts";
+export type { TunNetns, TunNetnsOptions } from "./src/netns.ts";
 export { TunError, type TunErrorOptions } from "./src/tun_error.ts";
 export {
   listTunDevices,

@@ -15,6 +15,8 @@ import {
   validateTxQueueLength,
 } from "../src/link_config.ts";
 import type { Link } from "../src/netlink.ts";
+import { netnsSocket, validateNetns } from "../src/netns.ts";
+import { destroyTunDevice } from "../src/device_info.ts";
 import { parseRoute, type TunRoute } from "../src/route_config.ts";
 import { closestName } from "../src/suggest.ts";
 import { escapeControl, quote } from "../src/validate.ts";
@@ -26,7 +28,7 @@ export const createUsage =
   `Usage: tuntap create NAME [--mode tun|tap] [--user UID|NAME] [--group GID|NAME]
                       [--pi] [--vnet-hdr] [--multi-queue]
                       [--address CIDR]… [--peer ADDR] [--route CIDR[,via=ADDR][,metric=N]]…
-                      [--mtu N] [--txqueuelen N] [--mac MAC] [--up]
+                      [--mtu N] [--txqueuelen N] [--mac MAC] [--up] [--netns NS]
 
 Creates a persistent TUN (default) or TAP device named NAME; it fails if NAME
 exists. It stays until \`tuntap destroy NAME\`. When a setting fails, the
@@ -48,6 +50,8 @@ Options:
   --txqueuelen N      set the transmit queue length (packets)
   --mac MAC           set the MAC address (TAP), e.g. 02:00:5e:10:00:01
   --up                bring the device up
+  --netns NS          create it in the network namespace NS (under /run/netns,
+                      as ip netns add makes) instead of the program's own
 
 Whoever attaches the device later must ask for the same --pi, --vnet-hdr and
 --multi-queue settings. User and group names are looked up through libc, so
@@ -64,6 +68,7 @@ export function create(args: string[]): number {
     pi: { type: "boolean", default: false },
     "vnet-hdr": { type: "boolean", default: false },
     "multi-queue": { type: "boolean", default: false },
+    netns: { type: "string" },
   });
   if (positionals.length !== 1) throw new UsageError("create takes one NAME", "create");
   const mode = values.mode;
@@ -94,6 +99,7 @@ export function create(args: string[]): number {
     routes: flags.routes,
     mtu: flags.mtu,
     up: values.up,
+    netns: values.netns,
   });
   try {
     // What open() does not take, through the handle's index as `set` does.
@@ -101,13 +107,16 @@ export function create(args: string[]): number {
       index: tun.index,
       device: `${tun.mode.toUpperCase()} device "${tun.name}"`,
       closed: false,
+      netlink: values.netns === undefined
+        ? undefined
+        : netnsSocket(validateNetns(values.netns), `configure ${tun.name}`),
     };
     if (flags.txQueueLength !== undefined) setTxQueueLength(link, flags.txQueueLength);
     if (flags.mac !== undefined) setMac(link, flags.mac);
   } catch (error) {
     // The device is new and already persistent: remove it, as a failed open() would.
     tun.close();
-    TunInterface.destroy(positionals[0]);
+    destroyTunDevice(positionals[0], { netns: values.netns });
     throw error;
   }
   console.log(`created ${mode} device ${escapeControl(tun.name)}`);

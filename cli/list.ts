@@ -10,7 +10,7 @@ import { parseCommandLine } from "./parse_args.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Usage text of `tuntap list`. */
-export const listUsage = `Usage: tuntap list [--json]
+export const listUsage = `Usage: tuntap list [--json] [--netns NS]
 
 Lists every TUN/TAP device of this network namespace, whoever made it, as the
 kernel reports it over rtnetlink (what \`ip -d link show\` reads). No device is
@@ -36,12 +36,16 @@ kernel settles it up to a second after the carrier changes).
 
 QUEUES of a single-queue device is 1 while something is attached and 0
 otherwise, read from its carrier (the kernel raises it on attach and drops it
-on detach); one whose holder dropped the carrier itself shows 0.`;
+on detach); one whose holder dropped the carrier itself shows 0.
+
+With --netns NS, the devices of the network namespace NS (under /run/netns,
+as ip netns add makes) instead of the program's own.`;
 
 /** Runs `tuntap list`. */
 export function list(args: string[]): number {
   const { values, positionals } = parseCommandLine("list", args, {
     json: { type: "boolean", default: false },
+    netns: { type: "string" },
   });
   if (positionals.length > 0) {
     throw new UsageError(
@@ -49,7 +53,7 @@ export function list(args: string[]): number {
       "list",
     );
   }
-  const devices = listTunDevices();
+  const devices = listTunDevices({ netns: values.netns });
   if (values.json) {
     printJson(devices);
   } else if (devices.length === 0) {

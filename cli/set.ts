@@ -22,6 +22,7 @@ import { escapeControl, quote } from "../src/validate.ts";
 import { formatIp } from "../packet/address.ts";
 import { configOptions, parseConfigFlags, parseId, parseRouteFlag } from "./create.ts";
 import { parseCommandLine } from "./parse_args.ts";
+import { inNamespace } from "../src/netns.ts";
 import { CommandError, UsageError } from "./usage_error.ts";
 
 /**
@@ -37,7 +38,7 @@ export const setUsage =
                    [--route CIDR[,via=ADDR][,metric=N]]… [--remove-route CIDR[,…]]…
                    [--mtu N] [--txqueuelen N] [--up | --down] [--mac MAC]
                    [--carrier on|off] [--owner UID|NAME] [--group GID|NAME]
-                   [--persist on|off]
+                   [--persist on|off] [--netns NS]
 
 Changes the existing TUN/TAP device NAME. All or nothing: when a step fails,
 what the earlier ones changed is put back, and the error says which failed.
@@ -60,6 +61,8 @@ Options:
   --group GID|NAME      members of that group may attach the device without root
   --persist on|off      keep the device when nothing holds it, or not: off on a
                         device nothing holds removes it
+  --netns NS            the device is in the network namespace NS (under
+                        /run/netns, as ip netns add makes), not the program's own
 
 Removals come first, then the MTU, transmit queue length and MAC address,
 then added addresses, the state, added routes (a gateway must be on a network
@@ -97,6 +100,7 @@ export function set(args: string[]): number {
     owner: { type: "string" },
     group: { type: "string" },
     persist: { type: "string" },
+    netns: { type: "string" },
   });
   if (positionals.length !== 1) throw new UsageError("set takes one NAME", "set");
   const [name] = positionals;
@@ -128,71 +132,76 @@ export function set(args: string[]): number {
   }
 
   const action = `change TUN/TAP device "${name}"`;
-  const before = readTunLink(name, action);
-  const info = tunDeviceInfo(name);
-  if (flags.mac !== undefined && info.mode !== "tap") {
-    throw new UsageError(
-      `--mac: ${name} is a TUN device, which carries IP packets without an Ethernet ` +
-        `header and has no MAC address (only TAP devices do)`,
-      "set",
-    );
-  }
-  if (carrier !== undefined && info.queues === 0) {
-    // set would raise it on its own queue, and it would drop as set lets go.
-    throw new CommandError(
-      `Cannot set the carrier of ${name}: nothing is attached to it (or its holder dropped ` +
-        `the carrier), and the kernel drops the carrier when the last holder lets go: ` +
-        `set it from the program that holds the device`,
-    );
-  }
-  // No handle: requests go by the index just read, as tunDeviceDetails does.
-  const link: Link = {
-    index: before.index,
-    device: `${info.mode.toUpperCase()} device "${name}"`,
-    closed: false,
-  };
-  const undo: UndoSteps = [];
-  try {
-    for (const wanted of removedRoutes) {
-      // The route as the kernel has it, so that undoing restores its gateway and metric.
-      const route = findRoute(link, wanted) ?? wanted;
-      removeRoute(link, route);
-      undo.push(() => addRoute(link, route));
+  // In another namespace, every request goes through that namespace's socket.
+  return inNamespace({ netns: values.netns }, action, () => {
+    const before = readTunLink(name, action);
+    const info = tunDeviceInfo(name);
+    if (flags.mac !== undefined && info.mode !== "tap") {
+      throw new UsageError(
+        `--mac: ${name} is a TUN device, which carries IP packets without an Ethernet ` +
+          `header and has no MAC address (only TAP devices do)`,
+        "set",
+      );
     }
-    for (const address of removedAddresses) {
-      removeAddress(link, address);
-      // The peer of a point-to-point address is not known here: it comes back without.
-      undo.push(() => addAddress(link, address));
+    if (carrier !== undefined && info.queues === 0) {
+      // set would raise it on its own queue, and it would drop as set lets go.
+      throw new CommandError(
+        `Cannot set the carrier of ${name}: nothing is attached to it (or its holder dropped ` +
+          `the carrier), and the kernel drops the carrier when the last holder lets go: ` +
+          `set it from the program that holds the device`,
+      );
     }
-    if (flags.txQueueLength !== undefined && flags.txQueueLength !== before.txQueueLength) {
-      setTxQueueLength(link, flags.txQueueLength);
-      undo.push(() => setTxQueueLength(link, before.txQueueLength));
-    }
-    if (flags.mac !== undefined && !sameBytes(flags.mac, before.mac)) {
-      setMac(link, flags.mac);
-      const old = before.mac;
-      if (old) undo.push(() => setMac(link, old));
-    }
-    applyOpenConfig(link, config, undo);
-    if (needsFd) {
-      // Attached last: open() undoes its own steps when one fails, and the
-      // owner, group and persistence cannot be put back from here.
-      const tun = attach(name, info, link.device, { owner, group, persist });
-      try {
-        if (carrier !== undefined) tun.setCarrier(carrier);
-      } finally {
-        tun.close();
+    // No handle: requests go by the index just read, as tunDeviceDetails does.
+    const link: Link = {
+      index: before.index,
+      device: `${info.mode.toUpperCase()} device "${name}"`,
+      closed: false,
+    };
+    const undo: UndoSteps = [];
+    try {
+      for (const wanted of removedRoutes) {
+        // The route as the kernel has it, so that undoing restores its gateway and metric.
+        const route = findRoute(link, wanted) ?? wanted;
+        removeRoute(link, route);
+        undo.push(() => addRoute(link, route));
       }
+      for (const address of removedAddresses) {
+        removeAddress(link, address);
+        // The peer of a point-to-point address is not known here: it comes back without.
+        undo.push(() => addAddress(link, address));
+      }
+      if (flags.txQueueLength !== undefined && flags.txQueueLength !== before.txQueueLength) {
+        setTxQueueLength(link, flags.txQueueLength);
+        undo.push(() => setTxQueueLength(link, before.txQueueLength));
+      }
+      if (flags.mac !== undefined && !sameBytes(flags.mac, before.mac)) {
+        setMac(link, flags.mac);
+        const old = before.mac;
+        if (old) undo.push(() => setMac(link, old));
+      }
+      applyOpenConfig(link, config, undo);
+      if (needsFd) {
+        // Attached last: open() undoes its own steps when one fails, and the
+        // owner, group and persistence cannot be put back from here.
+        const tun = attach(name, info, link.device, { owner, group, persist, netns: values.netns });
+        try {
+          if (carrier !== undefined) tun.setCarrier(carrier);
+        } finally {
+          tun.close();
+        }
+      }
+    } catch (error) {
+      runUndo(undo);
+      throw error;
     }
-  } catch (error) {
-    runUndo(undo);
-    throw error;
-  }
-  if (persist === false && info.queues === 0) {
-    console.error(`${escapeControl(name)} is no longer persistent and nothing held it: it is gone`);
-  }
-  console.log(`changed ${info.mode} device ${escapeControl(name)}`);
-  return 0;
+    if (persist === false && info.queues === 0) {
+      console.error(
+        `${escapeControl(name)} is no longer persistent and nothing held it: it is gone`,
+      );
+    }
+    console.log(`changed ${info.mode} device ${escapeControl(name)}`);
+    return 0;
+  });
 }
 
 /** The one route through the device that `wanted` names; undefined when none or several. */
@@ -216,7 +225,7 @@ function attach(
   name: string,
   info: TunDeviceInfo,
   device: string,
-  settings: { owner?: number; group?: number; persist?: boolean },
+  settings: { owner?: number; group?: number; persist?: boolean; netns?: string },
 ): TunInterface {
   try {
     return TunInterface.open({

@@ -15,7 +15,7 @@ import { parseCommandLine } from "./parse_args.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Usage text of `tuntap show`. */
-export const showUsage = `Usage: tuntap show NAME [--json]
+export const showUsage = `Usage: tuntap show NAME [--json] [--netns NS]
 
 Shows one TUN/TAP device: what \`tuntap list\` shows, and its index, MTU, MAC
 address (TAP), addresses and routes (the main table's, through the device),
@@ -47,7 +47,10 @@ With --json, one JSON object, keys in this order:
 "carrier" and "operState" are as in \`tuntap list --json\`; "mac" is null for
 a TUN device; addresses are in CIDR form ("192.0.2.1/24", "2001:db8::1/64");
 a route has "via" only through a gateway and "metric" only when the kernel
-reports one.`;
+reports one.
+
+With --netns NS, the device is looked up in the network namespace NS (under
+/run/netns, as ip netns add makes) instead of the program's own.`;
 
 /** What `tuntap show --json` prints: the device's details and its counters. */
 export interface ShownDevice extends TunDeviceDetails {
@@ -59,10 +62,12 @@ export interface ShownDevice extends TunDeviceDetails {
 export function show(args: string[]): number {
   const { values, positionals } = parseCommandLine("show", args, {
     json: { type: "boolean", default: false },
+    netns: { type: "string" },
   });
   if (positionals.length !== 1) throw new UsageError("show takes one NAME", "show");
-  const details = tunDeviceDetails(positionals[0]);
-  const device: ShownDevice = { ...details, stats: tunDeviceStats(positionals[0]) };
+  const where = { netns: values.netns };
+  const details = tunDeviceDetails(positionals[0], where);
+  const device: ShownDevice = { ...details, stats: tunDeviceStats(positionals[0], where) };
   if (values.json) printJson(device);
   else console.log(showText(device));
   return 0;

@@ -7,9 +7,13 @@
  * @module
  */
 
+export const O_RDONLY = 0o0;
 export const O_RDWR = 0o2;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
+
+// setns(): the namespace type <sched.h> names for a network namespace.
+export const CLONE_NEWNET = 0x40000000;
 
 export const EFD_NONBLOCK = 0o4000;
 export const EFD_CLOEXEC = 0o2000000;

@@ -92,6 +92,10 @@ export const libcSymbols = {
     parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
     result: "i32",
   },
+  // int setns(int fd, int nstype);
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  // ssize_t readlink(const char *path, char *buf, size_t bufsiz);
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound libc functions. */

@@ -50,6 +50,8 @@ export const RTM_GETROUTE = 26;
 // enum { IFLA_* }: link attributes
 export const IFLA_ADDRESS = 1;
 export const IFLA_IFNAME = 3;
+// u32: an fd of the network namespace to move the link to (RTM_NEWLINK).
+export const IFLA_NET_NS_FD = 28;
 export const IFLA_MTU = 4;
 export const IFLA_TXQLEN = 13;
 export const IFLA_OPERSTATE = 16;

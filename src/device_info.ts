@@ -24,6 +24,7 @@ import { formatMac } from "../packet/address.ts";
 import { listAddresses } from "./address_config.ts";
 import { deleteLink, type LinkInfo, listLinks, readLinkByName } from "./link_config.ts";
 import type { Link } from "./netlink.ts";
+import { inNamespace } from "./netns.ts";
 import { listRoutes, type TunRoute } from "./route_config.ts";
 import { TunError } from "./tun_error.ts";
 import type { TunMode } from "./tun_mode.ts";
@@ -154,7 +155,9 @@ const TUN_KIND = "tun";
 /**
  * Every TUN/TAP device of this network namespace, in index order, from one
  * `RTM_GETLINK` dump: whoever created them and whether or not anything is
- * attached. Needs `--allow-ffi` only, and no privileges.
+ * attached; with `netns`, of that namespace instead (a name under `/run/netns`
+ * or an fd of a namespace; reading another namespace needs `CAP_SYS_ADMIN`).
+ * Needs `--allow-ffi` only, and no privileges in the program's own namespace.
  *
  * @example List the devices
  * ```ts ignore
@@ -164,11 +167,18 @@ const TUN_KIND = "tun";
  *   console.log(name, mode, persist ? "persistent" : "", `${queues} attached`);
  * }
  * ```
+ *
+ * @example List the devices of the namespace `ip netns add blue` made
+ * ```ts ignore
+ * import { listTunDevices } from "@tuntap/tuntap";
+ *
+ * console.log(listTunDevices({ netns: "blue" }).map((device) => device.name));
+ * ```
  */
-export function listTunDevices(): TunDeviceInfo[] {
-  return listLinks("list the TUN/TAP devices")
-    .filter((link) => link.kind === TUN_KIND)
-    .map(tunInfo);
+export function listTunDevices(options: { netns?: string | number } = {}): TunDeviceInfo[] {
+  const list = () =>
+    listLinks("list the TUN/TAP devices").filter((link) => link.kind === TUN_KIND).map(tunInfo);
+  return inNamespace(options, "list the TUN/TAP devices", list);
 }
 
 /**
@@ -206,7 +216,14 @@ export function tunDeviceInfo(name: string): TunDeviceInfo {
  * console.log(JSON.stringify(tunDeviceDetails("tap0"), null, 2));
  * ```
  */
-export function tunDeviceDetails(name: string): TunDeviceDetails {
+export function tunDeviceDetails(
+  name: string,
+  options: { netns?: string | number } = {},
+): TunDeviceDetails {
+  return inNamespace(options, `read TUN/TAP device "${name}"`, () => deviceDetails(name));
+}
+
+function deviceDetails(name: string): TunDeviceDetails {
   const link = readTunLink(name, `read TUN/TAP device "${name}"`);
   const info = tunInfo(link);
   const handle: Link = {
@@ -230,10 +247,12 @@ export function tunDeviceDetails(name: string): TunDeviceDetails {
  * reads then fail with `EBADFD`). A name that is not a TUN/TAP device is
  * refused with `EINVAL` before anything is deleted.
  */
-export function destroyTunDevice(name: string): void {
+export function destroyTunDevice(name: string, options: { netns?: string | number } = {}): void {
   const action = `destroy device "${name}"`;
-  const link = readTunLink(name, action);
-  deleteLink({ index: link.index, device: `device "${name}"`, closed: false }, action);
+  inNamespace(options, action, () => {
+    const link = readTunLink(name, action);
+    deleteLink({ index: link.index, device: `device "${name}"`, closed: false }, action);
+  });
 }
 
 /**

@@ -8,7 +8,7 @@
  * @module
  */
 import { IFF_LOWER_UP, IFF_UP } from "../ffi/constants.ts";
-import { ENODEV, EPERM } from "../ffi/errno.ts";
+import { EEXIST, EINVAL, ENODEV, EPERM } from "../ffi/errno.ts";
 import { cstring } from "../ffi/libc.ts";
 import {
   decode_ifinfomsg,
@@ -23,6 +23,7 @@ import {
   IFLA_INFO_KIND,
   IFLA_LINKINFO,
   IFLA_MTU,
+  IFLA_NET_NS_FD,
   IFLA_OPERSTATE,
   IFLA_STATS64,
   IFLA_TXQLEN,
@@ -216,6 +217,25 @@ export function deleteLink(link: Link, action: string): void {
     body: encode_ifinfomsg({ family: 0, index: link.index, flags: 0, change: 0 }),
     action,
     hints: { [ENODEV]: "the interface no longer exists" },
+  });
+}
+
+/**
+ * Moves the interface with `link.index` to the network namespace open as
+ * `netnsFd` (`IFLA_NET_NS_FD`, as `ip link set … netns` does). It keeps its
+ * name, and usually gets a new index there.
+ */
+export function moveLink(link: Link, netnsFd: number, action: string): void {
+  netlinkRequest({
+    link,
+    type: RTM_NEWLINK,
+    body: encode_ifinfomsg({ family: 0, index: link.index, flags: 0, change: 0 }),
+    attributes: [{ type: IFLA_NET_NS_FD, data: u32(netnsFd) }],
+    action,
+    hints: {
+      [EEXIST]: "the target namespace has an interface of that name",
+      [EINVAL]: "the fd is not a network namespace",
+    },
   });
 }
 

@@ -9,6 +9,7 @@ import { decode_rtnl_link_stats64 } from "../ffi/netlink.ts";
 import { readTunLink } from "./device_info.ts";
 import { type LinkInfo, readLink } from "./link_config.ts";
 import type { Link } from "./netlink.ts";
+import { inNamespace } from "./netns.ts";
 
 /**
  * The counters of a device since it was created, as the kernel keeps them
@@ -101,9 +102,12 @@ export interface TunDeviceStats {
  * console.log(`${(after.txBytes - before.txBytes) * 8} bit/s towards the program`);
  * ```
  */
-export function tunDeviceStats(name: string): TunDeviceStats {
+export function tunDeviceStats(
+  name: string,
+  options: { netns?: string | number } = {},
+): TunDeviceStats {
   const action = `read the counters of TUN/TAP device "${name}"`;
-  return decodeStats(readTunLink(name, action), action);
+  return inNamespace(options, action, () => decodeStats(readTunLink(name, action), action));
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The rtnetlink transport: one `NETLINK_ROUTE` socket per process, opened on
- * first use (close-on-exec), and the two exchanges every configuration call
+ * first use (close-on-exec), a socket of another network namespace where a
+ * {@linkcode Link} or {@linkcode withNetlinkSocket} names one, and the two exchanges every configuration call
  * is made of: a request answered by an ACK, and a dump read until
  * `NLMSG_DONE`. A kernel refusal becomes a {@linkcode TunError} here and
  * nowhere else.
@@ -57,6 +58,11 @@ export interface Link {
    * was deleted would otherwise configure a stranger.
    */
   readonly verify?: (syscall: string, action: string) => void;
+  /**
+   * The rtnetlink socket of the device's network namespace, when that is not
+   * the process's (a socket answers about the namespace it was created in).
+   */
+  readonly netlink?: number;
 }
 
 /** One rtnetlink request: the message and what to say when it fails. */
@@ -92,12 +98,18 @@ let lastSeq = 0;
 const recvBuffer = new Uint8Array(RECV_BUFFER_SIZE);
 const kernel = sockaddr_nl(AF_NETLINK);
 
-function openSocket(request: NetlinkRequest): number {
-  if (socketFd !== undefined) return socketFd;
+// Set while a call runs on behalf of another network namespace.
+let scopedFd: number | undefined;
+
+/**
+ * Opens a `NETLINK_ROUTE` socket in the calling thread's network namespace,
+ * set up as every configuration socket is.
+ */
+export function openNetlinkSocket(action: string | (() => string)): number {
   const fd = check(
     libc().socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE),
     "socket(AF_NETLINK)",
-    request.action,
+    action,
   );
   // All best-effort: each only improves on behaviour that is correct without
   // it on kernels too old to know it. Extended acks carry the kernel's own
@@ -110,8 +122,29 @@ function openSocket(request: NetlinkRequest): number {
   // struct timeval { time_t tv_sec; suseconds_t tv_usec; } on 64-bit Linux
   const timeout = new BigInt64Array([RECV_TIMEOUT_SECONDS, 0n]);
   libc().setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, new Uint8Array(timeout.buffer), 16);
-  socketFd = fd;
   return fd;
+}
+
+/**
+ * Runs `call` with `fd` as the socket of every request whose link names
+ * none: the functions that address devices by name (listing, reading by
+ * name) then answer about the namespace `fd` was created in.
+ */
+export function withNetlinkSocket<T>(fd: number, call: () => T): T {
+  const outer = scopedFd;
+  scopedFd = fd;
+  try {
+    return call();
+  } finally {
+    scopedFd = outer;
+  }
+}
+
+function openSocket(request: NetlinkRequest): number {
+  const chosen = request.link.netlink ?? scopedFd;
+  if (chosen !== undefined) return chosen;
+  socketFd ??= openNetlinkSocket(request.action);
+  return socketFd;
 }
 
 /**

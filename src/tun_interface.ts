@@ -25,7 +25,7 @@ import {
   TUNSETQUEUE,
   TUNSETVNETHDRSZ,
 } from "../ffi/constants.ts";
-import { EBADF, EBADFD, EEXIST, EINVAL, ENODEV, ENOTTY } from "../ffi/errno.ts";
+import { EBADF, EBADFD, EEXIST, EINVAL, ENODEV, ENOTTY, EOPNOTSUPP } from "../ffi/errno.ts";
 import { ifr_flags, ifr_name, ifreq, set_ifr_flags } from "../ffi/ifreq.ts";
 import { cstring, libc } from "../ffi/libc.ts";
 import { formatMac } from "../packet/address.ts";
@@ -39,8 +39,10 @@ import {
 } from "./address_config.ts";
 import { destroyTunDevice, type TunDeviceInfo, tunDeviceInfo } from "./device_info.ts";
 import {
+  moveLink,
   parseDeviceMac,
   readLink,
+  readLinkByName,
   setMac,
   setMtu,
   setTxQueueLength,
@@ -48,7 +50,8 @@ import {
   validateMtu,
   validateTxQueueLength,
 } from "./link_config.ts";
-import type { Link } from "./netlink.ts";
+import { type Link, withNetlinkSocket } from "./netlink.ts";
+import { describeNetns, inNetns, netnsSocket, validateNetns, withNetnsFd } from "./netns.ts";
 import {
   parseOffload,
   SEGMENTATION_OFFLOADS,
@@ -127,6 +130,15 @@ export interface TunOpenOptions {
    * 1000000; default 0 (wait at once).
    */
   busyPoll?: number;
+  /**
+   * The network namespace to create or attach the device in: a name under
+   * `/run/netns` (as `ip netns add` makes) or an open fd of a namespace. The
+   * device is attached, and configured, there, while the program stays in
+   * its own namespace; later configuration of the handle goes through a
+   * netlink socket opened in that namespace. Default: the program's own.
+   * {@linkcode TunInterface.events} is not available for such a device.
+   */
+  netns?: string | number;
   /**
    * With `true` (`IFF_MULTI_QUEUE`), the device is multi-queue: several
    * handles (in this process or others) may attach the same name, each
@@ -229,6 +241,7 @@ const OPEN_OPTION_KEYS = Object.keys(
     vnetHeader: true,
     offload: true,
     busyPoll: true,
+    netns: true,
     multiQueue: true,
     persist: true,
     exclusive: true,
@@ -369,7 +382,7 @@ export class TunInterface {
   readonly #multiQueue: boolean;
   // "unknown" for an adopted fd whose offloads were left as found.
   readonly #offload: Partial<Record<string, true>> | "unknown";
-  readonly #link: Link;
+  #link: Link;
   readonly #io: PacketIo;
   #closed = false;
   #readable: ReadableStream<Uint8Array> | undefined;
@@ -389,6 +402,7 @@ export class TunInterface {
     },
     index: number,
     busyPoll: number,
+    netlink?: number,
   ) {
     this.#fd = fd;
     this.#readiness = readiness;
@@ -398,15 +412,7 @@ export class TunInterface {
     this.#vnetHeader = flags.vnetHeader;
     this.#multiQueue = flags.multiQueue;
     this.#offload = flags.offloadShown;
-    const closed = () => this.#closed;
-    this.#link = {
-      index,
-      device: `${mode.toUpperCase()} device "${name}"`,
-      get closed() {
-        return closed();
-      },
-      verify: (syscall, action) => this.#verify(syscall, action),
-    };
+    this.#link = this.#makeLink(index, netlink);
     this.#io = new PacketIo({
       fd,
       readiness,
@@ -488,137 +494,153 @@ export class TunInterface {
       : validateInteger(options.busyPoll, "busyPoll", 0, 1_000_000);
     const config = parseOpenConfig(options);
 
-    const kind = mode.toUpperCase();
-    let label = name ?? `${mode}%d`;
-    const describeDevice = () => `${kind} device "${label}"`;
-    // What a failure must put back on a device that exists: the attach
-    // below rewrites its packet-info and vnet-header flags.
-    const existing = name === undefined || name.includes("%") ? undefined : existingDevice(name);
-    const fd = check(
-      libc().open(cstring("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0),
-      "open(/dev/net/tun)",
-      () => `open /dev/net/tun for ${describeDevice()}`,
-    );
-    const undo: UndoSteps = [];
-    let readiness: Readiness | undefined;
-    let tun: TunInterface | undefined;
-    let attachedHere = false;
-    try {
-      const wanted = (mode === "tap" ? IFF_TAP : IFF_TUN) | (packetInfo ? 0 : IFF_NO_PI) |
-        (vnetHeader ? IFF_VNET_HDR : 0) | (multiQueue ? IFF_MULTI_QUEUE : 0) |
-        (exclusive ? IFF_TUN_EXCL : 0);
+    const netns = options.netns === undefined ? undefined : validateNetns(options.netns);
+    const where = netns === undefined ? "" : ` in ${describeNetns(netns)}`;
+    const netlink = netns === undefined
+      ? undefined
+      : netnsSocket(netns, `open ${mode.toUpperCase()} device "${name ?? `${mode}%d`}"${where}`);
+    // In another namespace, everything up to the handle happens there: the
+    // attach, reading back the index, configuration and undoing it.
+    const attach = (): TunInterface => {
+      const kind = mode.toUpperCase();
+      let label = name ?? `${mode}%d`;
+      const describeDevice = () => `${kind} device "${label}"`;
+      // What a failure must put back on a device that exists: the attach
+      // below rewrites its packet-info and vnet-header flags.
+      const existing = name === undefined || name.includes("%") ? undefined : existingDevice(name);
+      const fd = check(
+        libc().open(cstring("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0),
+        "open(/dev/net/tun)",
+        () => `open /dev/net/tun for ${describeDevice()}`,
+      );
+      const undo: UndoSteps = [];
+      let readiness: Readiness | undefined;
+      let tun: TunInterface | undefined;
+      let attachedHere = false;
       try {
-        ioctl(fd, TUNSETIFF, set_ifr_flags(ifreq(name), wanted), `attach ${describeDevice()}`, {
-          [EINVAL]: `a device named "${label}" exists and is not a ${kind} device of this kind ` +
-            `(TUN or TAP, single or multi-queue)`,
-        });
-      } catch (error) {
-        // IFF_TUN_EXCL answers EBUSY for "exists"; say what it means.
-        if (exclusive && error instanceof TunError && error.code === "EBUSY") {
-          throw new TunError({
-            errno: EEXIST,
-            syscall: error.syscall,
-            action: `create ${describeDevice()}`,
-            hint: "a device with this name already exists",
+        const wanted = (mode === "tap" ? IFF_TAP : IFF_TUN) | (packetInfo ? 0 : IFF_NO_PI) |
+          (vnetHeader ? IFF_VNET_HDR : 0) | (multiQueue ? IFF_MULTI_QUEUE : 0) |
+          (exclusive ? IFF_TUN_EXCL : 0);
+        try {
+          ioctl(fd, TUNSETIFF, set_ifr_flags(ifreq(name), wanted), `attach ${describeDevice()}`, {
+            [EINVAL]: `a device named "${label}" exists and is not a ${kind} device of this kind ` +
+              `(TUN or TAP, single or multi-queue)`,
           });
+        } catch (error) {
+          // IFF_TUN_EXCL answers EBUSY for "exists"; say what it means.
+          if (exclusive && error instanceof TunError && error.code === "EBUSY") {
+            throw new TunError({
+              errno: EEXIST,
+              syscall: error.syscall,
+              action: `create ${describeDevice()}`,
+              hint: "a device with this name already exists",
+            });
+          }
+          throw error;
         }
+        attachedHere = true;
+        const attached = ifreq();
+        ioctl(fd, TUNGETIFF, attached, `read back ${describeDevice()}`);
+        label = ifr_name(attached);
+        // Only the name is read back. The flags are not worth checking:
+        // TUNGETIFF reports IFF_NOFILTER, the same bit as IFF_NO_PI, and a
+        // single-queue attach always takes the flags asked for (a multi-queue
+        // device refuses a single-queue attach with EINVAL, and a queue
+        // joining it is checked below).
+
+        // The index is taken once: every later call addresses the device by
+        // index, which a rename does not change.
+        const found = libc().if_nametoindex(cstring(label));
+        const index = check(
+          found === 0 ? -1 : found,
+          "if_nametoindex",
+          () => `find the index of ${describeDevice()}`,
+        );
+        if (multiQueue) {
+          // A queue joining a multi-queue device that has others keeps the
+          // device's flags, whatever it asked for: refuse rather than hand out
+          // packets with headers the caller does not expect.
+          const device = tunDeviceInfo(label);
+          if (device.pi !== packetInfo || device.vnetHdr !== vnetHeader) {
+            const onOff = (on: boolean) => on ? "on" : "off";
+            throw new TunError({
+              errno: EINVAL,
+              syscall: "ioctl(TUNSETIFF)",
+              action: `attach ${describeDevice()}`,
+              hint: `its other queues have packet info ${onOff(device.pi)} and vnet header ` +
+                `${onOff(device.vnetHdr)}, which every queue shares: open it with ` +
+                `packetInfo: ${device.pi} and vnetHeader: ${device.vnetHdr}`,
+            });
+          }
+        }
+        // Only an attached fd can be watched: an unattached TUN fd answers
+        // poll with EPOLLERR and never registers for a wake-up.
+        readiness = new Readiness(fd, describeDevice);
+        // An offload mask set by an earlier user survives on a persistent
+        // device, so it is always set: to 0 unless offloads were asked for.
+        setOffload(fd, offload, describeDevice());
+        if (vnetHeader) {
+          // The size is the device's and survives too: make it the documented 10.
+          const size = new Int32Array(1);
+          ioctl(fd, TUNGETVNETHDRSZ, new Uint8Array(size.buffer), `read ${describeDevice()}`);
+          setVnetHeaderSize(fd, VNET_HDR_SIZE, describeDevice());
+          undo.push(() => setVnetHeaderSize(fd, size[0], describeDevice()));
+        }
+        applyOpenConfig({ index, device: describeDevice(), closed: false }, config, undo);
+        // Owner and group come after every step that can fail for a reason of
+        // the caller's (only an unmapped id in a user namespace fails them),
+        // since the kernel cannot put back "no owner": it refuses uid -1.
+        if (owner !== undefined) {
+          ioctlValue(fd, TUNSETOWNER, owner, `set the owner of ${describeDevice()} to ${owner}`);
+          const previous = existing?.owner;
+          if (previous !== undefined && previous !== null) {
+            undo.push(() => ioctlValue(fd, TUNSETOWNER, previous, `restore ${describeDevice()}`));
+          }
+        }
+        if (group !== undefined) {
+          ioctlValue(fd, TUNSETGROUP, group, `set the group of ${describeDevice()} to ${group}`);
+          const previous = existing?.group;
+          if (previous !== undefined && previous !== null) {
+            undo.push(() => ioctlValue(fd, TUNSETGROUP, previous, `restore ${describeDevice()}`));
+          }
+        }
+        tun = new TunInterface(
+          fd,
+          readiness,
+          label,
+          mode,
+          { packetInfo, vnetHeader, multiQueue, offload, offloadShown },
+          index,
+          busyPoll,
+          netlink,
+        );
+        // Last, so that every failure above leaves a device this call created
+        // non-persistent, and closing the fd removes it.
+        if (persist !== undefined) {
+          ioctlValue(
+            fd,
+            TUNSETPERSIST,
+            persist ? 1 : 0,
+            `make ${describeDevice()} ${persist ? "persistent" : "non-persistent"}`,
+          );
+        }
+        return tun;
+      } catch (error) {
+        runUndo(undo);
+        // Each owns the fd once made: the handle also leaves the finalizer.
+        if (tun) tun.close();
+        else if (readiness) readiness.close();
+        else libc().close(fd);
+        if (existing && attachedHere) restoreAttachFlags(existing);
         throw error;
       }
-      attachedHere = true;
-      const attached = ifreq();
-      ioctl(fd, TUNGETIFF, attached, `read back ${describeDevice()}`);
-      label = ifr_name(attached);
-      // Only the name is read back. The flags are not worth checking:
-      // TUNGETIFF reports IFF_NOFILTER, the same bit as IFF_NO_PI, and a
-      // single-queue attach always takes the flags asked for (a multi-queue
-      // device refuses a single-queue attach with EINVAL, and a queue
-      // joining it is checked below).
-
-      // The index is taken once: every later call addresses the device by
-      // index, which a rename does not change.
-      const found = libc().if_nametoindex(cstring(label));
-      const index = check(
-        found === 0 ? -1 : found,
-        "if_nametoindex",
-        () => `find the index of ${describeDevice()}`,
-      );
-      if (multiQueue) {
-        // A queue joining a multi-queue device that has others keeps the
-        // device's flags, whatever it asked for: refuse rather than hand out
-        // packets with headers the caller does not expect.
-        const device = tunDeviceInfo(label);
-        if (device.pi !== packetInfo || device.vnetHdr !== vnetHeader) {
-          const onOff = (on: boolean) => on ? "on" : "off";
-          throw new TunError({
-            errno: EINVAL,
-            syscall: "ioctl(TUNSETIFF)",
-            action: `attach ${describeDevice()}`,
-            hint: `its other queues have packet info ${onOff(device.pi)} and vnet header ` +
-              `${onOff(device.vnetHdr)}, which every queue shares: open it with ` +
-              `packetInfo: ${device.pi} and vnetHeader: ${device.vnetHdr}`,
-          });
-        }
-      }
-      // Only an attached fd can be watched: an unattached TUN fd answers
-      // poll with EPOLLERR and never registers for a wake-up.
-      readiness = new Readiness(fd, describeDevice);
-      // An offload mask set by an earlier user survives on a persistent
-      // device, so it is always set: to 0 unless offloads were asked for.
-      setOffload(fd, offload, describeDevice());
-      if (vnetHeader) {
-        // The size is the device's and survives too: make it the documented 10.
-        const size = new Int32Array(1);
-        ioctl(fd, TUNGETVNETHDRSZ, new Uint8Array(size.buffer), `read ${describeDevice()}`);
-        setVnetHeaderSize(fd, VNET_HDR_SIZE, describeDevice());
-        undo.push(() => setVnetHeaderSize(fd, size[0], describeDevice()));
-      }
-      applyOpenConfig({ index, device: describeDevice(), closed: false }, config, undo);
-      // Owner and group come after every step that can fail for a reason of
-      // the caller's (only an unmapped id in a user namespace fails them),
-      // since the kernel cannot put back "no owner": it refuses uid -1.
-      if (owner !== undefined) {
-        ioctlValue(fd, TUNSETOWNER, owner, `set the owner of ${describeDevice()} to ${owner}`);
-        const previous = existing?.owner;
-        if (previous !== undefined && previous !== null) {
-          undo.push(() => ioctlValue(fd, TUNSETOWNER, previous, `restore ${describeDevice()}`));
-        }
-      }
-      if (group !== undefined) {
-        ioctlValue(fd, TUNSETGROUP, group, `set the group of ${describeDevice()} to ${group}`);
-        const previous = existing?.group;
-        if (previous !== undefined && previous !== null) {
-          undo.push(() => ioctlValue(fd, TUNSETGROUP, previous, `restore ${describeDevice()}`));
-        }
-      }
-      tun = new TunInterface(
-        fd,
-        readiness,
-        label,
-        mode,
-        { packetInfo, vnetHeader, multiQueue, offload, offloadShown },
-        index,
-        busyPoll,
-      );
-      // Last, so that every failure above leaves a device this call created
-      // non-persistent, and closing the fd removes it.
-      if (persist !== undefined) {
-        ioctlValue(
-          fd,
-          TUNSETPERSIST,
-          persist ? 1 : 0,
-          `make ${describeDevice()} ${persist ? "persistent" : "non-persistent"}`,
-        );
-      }
-      return tun;
-    } catch (error) {
-      runUndo(undo);
-      // Each owns the fd once made: the handle also leaves the finalizer.
-      if (tun) tun.close();
-      else if (readiness) readiness.close();
-      else libc().close(fd);
-      if (existing && attachedHere) restoreAttachFlags(existing);
-      throw error;
-    }
+    };
+    if (netns === undefined) return attach();
+    return inNetns(
+      netns,
+      `open ${mode.toUpperCase()} device "${name ?? `${mode}%d`}"${where}`,
+      attach,
+    );
   }
 
   /**
@@ -1148,6 +1170,36 @@ export class TunInterface {
   }
 
   /**
+   * Moves the device to another network namespace (`IFLA_NET_NS_FD`, as
+   * `ip link set tun0 netns blue` does) and keeps working on it: reads and
+   * writes go on through the fd, and configuration goes through a netlink
+   * socket of the target namespace. The name stays; the index is read back
+   * there, since the kernel may hand out another one. Its addresses and
+   * routes do not move with it (the kernel drops them) and it arrives down.
+   *
+   * @example Hand a configured device to a namespace
+   * ```ts ignore
+   * import { TunInterface } from "@tuntap/tuntap";
+   *
+   * using tun = TunInterface.open({ name: "tun0" });
+   * tun.moveToNetns("blue");
+   * tun.addAddress("192.0.2.1/24");
+   * tun.up();
+   * ```
+   */
+  moveToNetns(netns: string | number): void {
+    const target = validateNetns(netns);
+    const action = `move ${this.#link.device} to ${describeNetns(target)}`;
+    withNetnsFd(target, action, (fd) => moveLink(this.#link, fd, action));
+    const netlink = netnsSocket(target, action);
+    const attached = ifreq();
+    ioctl(this.#fd, TUNGETIFF, attached, action);
+    const index = withNetlinkSocket(netlink, () => readLinkByName(ifr_name(attached), action))
+      .index;
+    this.#link = this.#makeLink(index, netlink);
+  }
+
+  /**
    * The device's link events as they happen (as `watchLinks()`
    * reports them): `"changed"` when its name, administrative state, carrier
    * or MTU changes, then `"removed"` when it is deleted, after which the
@@ -1175,6 +1227,16 @@ export class TunInterface {
     const verb = "watch the link events of";
     // The index outlives the device: make sure it still leads to this one.
     if (this.#closed) throw this.#error(EBADF, "socket(AF_NETLINK)", verb);
+    if (this.#link.netlink !== undefined) {
+      // A watch follows the namespace its socket was made in, and resyncs
+      // from the program's own after an overflow: not yet made per-namespace.
+      throw new TunError({
+        errno: EOPNOTSUPP,
+        syscall: "socket(AF_NETLINK)",
+        action: `watch ${this.#link.device}`,
+        hint: "the device is in another network namespace: watch it with watchLinks() there",
+      });
+    }
     this.#verify("socket(AF_NETLINK)", `${verb} ${this.#link.device}`);
     return watchLinkEvents(this.#link.index, options);
   }
@@ -1662,6 +1724,20 @@ export class TunInterface {
    * between this check and the request, in which the device would have to
    * be deleted and another created at its index.
    */
+  // netlink: the socket of the device's namespace, when not the program's.
+  #makeLink(index: number, netlink: number | undefined): Link {
+    const closed = () => this.#closed;
+    return {
+      index,
+      device: `${this.#mode.toUpperCase()} device "${this.#name}"`,
+      get closed() {
+        return closed();
+      },
+      verify: (syscall, action) => this.#verify(syscall, action),
+      netlink,
+    };
+  }
+
   #verify(syscall: string, action: string): void {
     const name = this.#onDevice(
       () => {
@@ -1674,7 +1750,8 @@ export class TunInterface {
     );
     let atIndex: string | undefined;
     try {
-      const bare = { index: this.#link.index, device: this.#link.device, closed: false };
+      const { index, device, netlink } = this.#link;
+      const bare = { index, device, closed: false, netlink };
       atIndex = readLink(bare, action).name;
     } catch (error) {
       if (!(error instanceof TunError && error.errno === ENODEV)) throw error;
