@@ -21,6 +21,7 @@ import { CommandError, UsageError } from "./usage_error.ts";
 /** Usage text of `tuntap capture`. */
 export const captureUsage =
   `Usage: tuntap capture NAME [-w FILE.pcap [--force]] [-c COUNT] [--timeout SECONDS]
+                      [--netns NS]
        tuntap capture NAME --attach [--force] [--mode tun|tap] [-w FILE.pcap] [...]
 
 Prints one line per packet that crosses device NAME, as it arrives: a
@@ -32,6 +33,10 @@ wrote) and a tcpdump-like summary.
 By default capture observes, as tcpdump does, through a packet socket bound
 to the device: the program that owns it keeps every packet. This needs
 CAP_NET_RAW (or root), and NAME must exist.
+
+With --netns NS, NAME is a device of the network namespace NS (under
+/run/netns, as ip netns add makes): the capture's socket (or, with --attach,
+the device) is opened there, and the program stays in its own.
 
 With --attach, capture instead becomes the device's userspace end: packets
 routed into it come to capture and go no further, and are all Out. NAME is
@@ -101,8 +106,10 @@ export async function capture(args: string[]): Promise<number> {
     mode: { type: "string" },
     attach: { type: "boolean", default: false },
     force: { type: "boolean", default: false },
+    netns: { type: "string" },
   });
   if (positionals.length !== 1) throw new UsageError("capture takes one NAME", "capture");
+  const netns = values.netns;
   const [name] = positionals;
   const count = values.count === undefined
     ? undefined
@@ -120,13 +127,13 @@ export async function capture(args: string[]): Promise<number> {
   }
   if (path !== undefined) requireWrite(path);
 
-  const existing = findDevice(name);
+  const existing = findDevice(name, netns);
   if (existing && mode !== undefined && existing.mode !== mode) {
     throw new UsageError(`${name} is a ${existing.mode} device, not ${mode}`, "capture");
   }
   const source = values.attach
-    ? attach(name, existing, mode, values.force)
-    : observe(name, existing);
+    ? attach(name, existing, mode, values.force, netns)
+    : observe(name, existing, netns);
   // The file only once the capture has started: a failure before leaves none.
   let writer: PcapWriter | undefined;
   try {
@@ -191,14 +198,18 @@ export async function capture(args: string[]): Promise<number> {
 }
 
 /** Observes an existing device through a packet socket; needs CAP_NET_RAW. */
-function observe(name: string, existing: TunDeviceInfo | undefined): Source {
+function observe(
+  name: string,
+  existing: TunDeviceInfo | undefined,
+  netns: string | undefined,
+): Source {
   if (!existing) {
     throw new CommandError(
       `there is no TUN/TAP device ${name} to observe; --attach creates one for the capture`,
     );
   }
-  const { index } = tunDeviceDetails(name);
-  const packets = captureDevice(name);
+  const { index } = tunDeviceDetails(name, { netns });
+  const packets = captureDevice(name, { netns });
   return {
     packets,
     close: () => void packets.return?.(),
@@ -214,6 +225,7 @@ function attach(
   existing: TunDeviceInfo | undefined,
   mode: "tun" | "tap" | undefined,
   force: boolean,
+  netns: string | undefined,
 ): Source {
   if (existing && existing.queues > 0 && !force) {
     const what = existing.multiQueue
@@ -226,6 +238,7 @@ function attach(
   }
   const tun = TunInterface.open({
     name,
+    netns,
     mode: existing?.mode ?? mode,
     packetInfo: existing?.pi,
     vnetHeader: existing?.vnetHdr,
@@ -245,9 +258,9 @@ function attach(
   };
 }
 
-function findDevice(name: string): TunDeviceInfo | undefined {
+function findDevice(name: string, netns: string | undefined): TunDeviceInfo | undefined {
   try {
-    return tunDeviceInfo(name);
+    return netns === undefined ? tunDeviceInfo(name) : tunDeviceDetails(name, { netns });
   } catch (error) {
     if (error instanceof TunError && error.code === "ENODEV") return undefined;
     throw error;

@@ -10,7 +10,6 @@
 import {
   listTunDevices,
   tunDeviceDetails,
-  tunDeviceInfo,
   tunDeviceStats,
   TunError,
   type TunLinkEvent,
@@ -24,6 +23,7 @@ import { UsageError } from "./usage_error.ts";
 
 /** Usage text of `tuntap watch`. */
 export const watchUsage = `Usage: tuntap watch [NAME…] [--json] [--interval SECONDS] [--count N]
+                   [--netns NS]
 
 A live view of every TUN/TAP device of this network namespace (or of the
 NAMEs), refreshed every second: its state, what it carries in packets and
@@ -51,7 +51,14 @@ The counters are the kernel's totals; the rates are over the last interval.
 Options:
   --interval SECONDS  time between refreshes (default 1; 0.1 to 3600)
   --count N           stop after N refreshes
-  --json              JSON lines even on a terminal`;
+  --json              JSON lines even on a terminal
+  --netns NS          watch the network namespace NS (under /run/netns, as
+                      ip netns add makes) instead of the program's own`;
+
+/** The namespace watched: `netns` undefined for the program's own. */
+interface Where {
+  netns?: string;
+}
 
 /** One device being watched: what the events said and the counters' last sample. */
 interface Watched {
@@ -91,7 +98,9 @@ export async function watch(args: string[]): Promise<number> {
     json: { type: "boolean", default: false },
     interval: { type: "string" },
     count: { type: "string" },
+    netns: { type: "string" },
   });
+  const where: Where = { netns: values.netns };
   const interval = parseNumber(values.interval ?? "1", "--interval", 0.1, 3600, false);
   const count = values.count === undefined
     ? Infinity
@@ -112,11 +121,11 @@ export async function watch(args: string[]): Promise<number> {
   try {
     // Subscribed before the list is read, so a device made in between is in
     // one or the other (or both: it is keyed by index).
-    const events = watchLinks({ signal });
-    for (const { name } of listTunDevices()) {
+    const events = watchLinks({ signal, netns: where.netns });
+    for (const { name } of listTunDevices(where)) {
       if (names.length > 0 && !names.includes(name)) continue;
       try {
-        follow(view, tunDeviceDetails(name));
+        follow(view, tunDeviceDetails(name, where), where);
       } catch (error) {
         // Deleted since the list was read: its event is on its way.
         if (!(error instanceof TunError)) throw error;
@@ -124,7 +133,7 @@ export async function watch(args: string[]): Promise<number> {
     }
     const following = (async () => {
       for await (const event of events) {
-        apply(view, names, event);
+        apply(view, names, event, where);
         redraw();
       }
     })().catch((error) => {
@@ -139,7 +148,7 @@ export async function watch(args: string[]): Promise<number> {
       await sleep(start + refresh * interval * 1000 - performance.now(), signal);
       if (signal.aborted) break;
       const time = new Date();
-      for (const device of view.values()) measure(device, interval);
+      for (const device of view.values()) measure(device, interval, where);
       if (screen) draw(view, names, interval);
       else for (const device of view.values()) printLine(device, time);
     }
@@ -181,6 +190,7 @@ function parseNumber(
 function follow(
   view: Map<number, Watched>,
   device: { index: number; name: string; up: boolean; carrier: boolean; mtu: number },
+  where: Where,
 ): void {
   const watched: Watched = {
     index: device.index,
@@ -193,16 +203,21 @@ function follow(
     dropsGrew: false,
   };
   view.set(device.index, watched);
-  measure(watched, 0);
+  measure(watched, 0, where);
 }
 
-function apply(view: Map<number, Watched>, names: string[], event: TunLinkEvent): void {
+function apply(
+  view: Map<number, Watched>,
+  names: string[],
+  event: TunLinkEvent,
+  where: Where,
+): void {
   const wanted = names.length === 0 || names.includes(event.name);
   const known = view.get(event.index);
   if (event.kind === "removed" || !wanted) {
     view.delete(event.index);
   } else if (known === undefined) {
-    follow(view, event);
+    follow(view, event, where);
   } else {
     Object.assign(known, {
       name: event.name,
@@ -214,11 +229,11 @@ function apply(view: Map<number, Watched>, names: string[], event: TunLinkEvent)
 }
 
 /** Reads the device's state and counters; with a previous sample, its rates. */
-function measure(device: Watched, interval: number): void {
+function measure(device: Watched, interval: number, where: Where): void {
   let sample: Sample;
   try {
-    const info = tunDeviceInfo(device.name);
-    const stats = tunDeviceStats(device.name);
+    const info = tunDeviceDetails(device.name, where);
+    const stats = tunDeviceStats(device.name, where);
     Object.assign(device, { up: info.up, carrier: info.carrier, operState: info.operState });
     sample = { time: performance.now(), ...stats };
   } catch (error) {

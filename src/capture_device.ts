@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { inNetns, type TunNetns, validateNetns } from "./netns.ts";
 import { AF_PACKET, MSG_TRUNC, SOCK_CLOEXEC, SOCK_RAW } from "../ffi/constants.ts";
 import { EAGAIN, EINTR, ENETDOWN, errno } from "../ffi/errno.ts";
 import { cstring, libc } from "../ffi/libc.ts";
@@ -57,6 +58,11 @@ export interface CapturedPacket {
 export interface CaptureDeviceOptions {
   /** Aborting ends the capture: the pending step rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * The network namespace the device is in (a name under `/run/netns`, or an
+   * fd of one); the capture's socket is made there, the program stays put.
+   */
+  netns?: TunNetns;
 }
 
 // The largest packet a device passes (64 KiB with TSO/GSO) and then some:
@@ -115,7 +121,8 @@ export function captureDevice(
   options: CaptureDeviceOptions = {},
 ): AsyncIterableIterator<CapturedPacket> {
   validateInterfaceName(name);
-  const capture = new DeviceCapture(name, options.signal);
+  const netns = options.netns === undefined ? undefined : validateNetns(options.netns);
+  const capture = new DeviceCapture(name, options.signal, netns);
   const iterator: AsyncIterableIterator<CapturedPacket> = {
     next: () => capture.next(),
     return: () => {
@@ -130,6 +137,7 @@ export function captureDevice(
 class DeviceCapture {
   readonly #name: string;
   readonly #index: number;
+  readonly #netns: TunNetns | undefined;
   readonly #fd: number;
   readonly #readiness: Readiness;
   readonly #signal?: AbortSignal;
@@ -140,17 +148,24 @@ class DeviceCapture {
   // The kernel said ENETDOWN: the device went down, or is being deleted.
   #down = false;
 
-  constructor(name: string, signal: AbortSignal | undefined) {
+  constructor(name: string, signal: AbortSignal | undefined, netns: TunNetns | undefined) {
     const action = `capture on "${name}"`;
     this.#name = name;
-    const found = libc().if_nametoindex(cstring(name));
-    this.#index = check(found === 0 ? -1 : found, "if_nametoindex", action);
-    const fd = check(
-      libc().socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL)),
-      "socket(AF_PACKET)",
-      action,
-      HINTS,
-    );
+    this.#netns = netns;
+    // A packet socket belongs to the namespace it is made in, and so do the
+    // indexes it binds to.
+    const [index, fd] = this.#inNamespace(action, () => {
+      const found = libc().if_nametoindex(cstring(name));
+      const index = check(found === 0 ? -1 : found, "if_nametoindex", action);
+      const fd = check(
+        libc().socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL)),
+        "socket(AF_PACKET)",
+        action,
+        HINTS,
+      );
+      return [index, fd];
+    });
+    this.#index = index;
     try {
       check(
         libc().bind(fd, sockaddr_ll(ETH_P_ALL, this.#index), sizeof_sockaddr_ll),
@@ -279,7 +294,14 @@ class DeviceCapture {
   }
 
   #deviceExists(): boolean {
-    return libc().if_nametoindex(cstring(this.#name)) === this.#index;
+    return this.#inNamespace(
+      `find "${this.#name}"`,
+      () => libc().if_nametoindex(cstring(this.#name)) === this.#index,
+    );
+  }
+
+  #inNamespace<T>(action: string, call: () => T): T {
+    return this.#netns === undefined ? call() : inNetns(this.#netns, action, call);
   }
 }
 

@@ -27,6 +27,8 @@ import { nlmsghdrs, RTM_DELLINK, RTM_NEWLINK, sizeof_sockaddr_nl } from "../ffi/
 import { RTMGRP_LINK, SOCK_NONBLOCK, sockaddr_nl_groups } from "../ffi/netlink_multicast.ts";
 import { decodeLink, type LinkInfo, listLinks } from "./link_config.ts";
 import { closeFds, Readiness, type ReadinessFds } from "./readiness.ts";
+import { inNetnsOf, netnsSocket, type TunNetns, validateNetns } from "./netns.ts";
+import { withNetlinkSocket } from "./netlink.ts";
 import { check } from "./syscall.ts";
 import { TunError } from "./tun_error.ts";
 import { validateInteger, validateOptionalBoolean } from "./validate.ts";
@@ -57,12 +59,22 @@ export interface WatchLinksOptions {
   signal?: AbortSignal;
   /** Report every link (veth, bridges, `lo`…), not just TUN/TAP devices. Default `false`. */
   all?: boolean;
+  /**
+   * Watch a network namespace other than the program's: a name under
+   * `/run/netns` or an fd of a namespace. Default: the program's own.
+   */
+  netns?: TunNetns;
 }
 
 /** Options for {@linkcode watchLinkEvents}. */
 export interface WatchLinkEventsOptions {
   /** Aborting ends the watch: the pending step rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * The netlink socket of the namespace the link is in (from
+   * `netnsSocket()`). Default: the program's own namespace.
+   */
+  netlink?: number;
 }
 
 type LinkState = Omit<TunLinkEvent, "kind">;
@@ -109,7 +121,10 @@ const forgotten = new FinalizationRegistry<ReadinessFds>(closeFds);
  */
 export function watchLinks(options: WatchLinksOptions = {}): AsyncIterableIterator<TunLinkEvent> {
   const all = validateOptionalBoolean(options.all, "The all option") ?? false;
-  return iterate(new LinkWatch({ all }, options.signal));
+  const netlink = options.netns === undefined
+    ? undefined
+    : netnsSocket(validateNetns(options.netns), ACTION);
+  return iterate(new LinkWatch({ all }, options.signal, netlink));
 }
 
 /**
@@ -133,7 +148,7 @@ export function watchLinkEvents(
   options: WatchLinkEventsOptions = {},
 ): AsyncIterableIterator<TunLinkEvent> {
   validateInteger(index, "Interface index", 1, 0x7fffffff);
-  return iterate(new LinkWatch({ index }, options.signal));
+  return iterate(new LinkWatch({ index }, options.signal, options.netlink));
 }
 
 function iterate(watch: LinkWatch): AsyncIterableIterator<TunLinkEvent> {
@@ -152,6 +167,8 @@ class LinkWatch {
   readonly #fd: number;
   readonly #readiness: Readiness;
   readonly #scope: Scope;
+  // The configuration socket of the watched namespace; undefined: the program's.
+  readonly #netlink?: number;
   readonly #signal?: AbortSignal;
   readonly #onAbort?: () => void;
   // The links being followed, by index, as last reported.
@@ -163,12 +180,15 @@ class LinkWatch {
   #overflowed = false;
   #closed = false;
 
-  constructor(scope: Scope, signal: AbortSignal | undefined) {
-    const fd = check(
-      libc().socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE),
-      "socket(AF_NETLINK)",
-      ACTION,
-    );
+  constructor(scope: Scope, signal: AbortSignal | undefined, netlink?: number) {
+    // A socket hears the namespace it was made in: make it there.
+    const open = () =>
+      check(
+        libc().socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE),
+        "socket(AF_NETLINK)",
+        ACTION,
+      );
+    const fd = netlink === undefined ? open() : inNetnsOf(netlink, ACTION, open);
     try {
       const address = sockaddr_nl_groups(RTMGRP_LINK);
       check(libc().bind(fd, address, sizeof_sockaddr_nl), "bind(netlink)", ACTION);
@@ -179,6 +199,7 @@ class LinkWatch {
     }
     this.#fd = fd;
     this.#scope = scope;
+    this.#netlink = netlink;
     forgotten.register(this, this.#readiness.fds, this);
     try {
       this.#resync(true);
@@ -271,7 +292,10 @@ class LinkWatch {
    */
   #resync(baseline: boolean): void {
     const listed = new Set<number>();
-    for (const link of listLinks(ACTION)) {
+    const links = this.#netlink === undefined
+      ? listLinks(ACTION)
+      : withNetlinkSocket(this.#netlink, () => listLinks(ACTION));
+    for (const link of links) {
       listed.add(link.index);
       this.#updated(link, baseline);
     }

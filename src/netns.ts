@@ -34,6 +34,9 @@ export type TunNetns = string | number;
 // that a name made again or an fd number reused finds its own namespace.
 // Each socket keeps its namespace alive for the process's life.
 const sockets = new Map<string, number>();
+// An fd of each of those namespaces, by the socket's fd, to enter it again
+// for what must be made there (a watch's socket) knowing only the socket.
+const namespaces = new Map<number, number>();
 const decoder = new TextDecoder();
 
 /** Checks a {@linkcode TunNetns} option, throwing a TypeError or RangeError. */
@@ -92,6 +95,18 @@ export function inNetns<T>(netns: TunNetns, action: string, call: () => T): T {
   });
 }
 
+/**
+ * Runs `call` as {@linkcode inNetns} does, in the namespace whose netlink
+ * socket (from {@linkcode netnsSocket}) is `socket`.
+ */
+export function inNetnsOf<T>(socket: number, action: string, call: () => T): T {
+  const target = namespaces.get(socket);
+  if (target === undefined) {
+    throw new RangeError(`fd ${socket} is not a namespace's netlink socket`);
+  }
+  return entered(target, target, action, () => withNetlinkSocket(socket, call));
+}
+
 /** The rtnetlink socket of `netns`, opened there on first use. */
 export function netnsSocket(netns: TunNetns, action: string): number {
   return withNetnsFd(netns, action, (target) => socketOf(netns, target, action));
@@ -110,6 +125,14 @@ function socketOf(netns: TunNetns, target: number, action: string): number {
   if (fd === undefined) {
     fd = entered(netns, target, action, () => openNetlinkSocket(action));
     sockets.set(key, fd);
+    namespaces.set(
+      fd,
+      check(
+        libc().open(cstring(`/proc/self/fd/${target}`), O_RDONLY | O_CLOEXEC, 0),
+        "open(/proc/self/fd)",
+        action,
+      ),
+    );
   }
   return fd;
 }

@@ -25,7 +25,7 @@ import {
   TUNSETQUEUE,
   TUNSETVNETHDRSZ,
 } from "../ffi/constants.ts";
-import { EBADF, EBADFD, EEXIST, EINVAL, ENODEV, ENOTTY, EOPNOTSUPP } from "../ffi/errno.ts";
+import { EBADF, EBADFD, EEXIST, EINVAL, ENODEV, ENOTTY } from "../ffi/errno.ts";
 import { ifr_flags, ifr_name, ifreq, set_ifr_flags } from "../ffi/ifreq.ts";
 import { cstring, libc } from "../ffi/libc.ts";
 import { formatMac } from "../packet/address.ts";
@@ -1227,18 +1227,8 @@ export class TunInterface {
     const verb = "watch the link events of";
     // The index outlives the device: make sure it still leads to this one.
     if (this.#closed) throw this.#error(EBADF, "socket(AF_NETLINK)", verb);
-    if (this.#link.netlink !== undefined) {
-      // A watch follows the namespace its socket was made in, and resyncs
-      // from the program's own after an overflow: not yet made per-namespace.
-      throw new TunError({
-        errno: EOPNOTSUPP,
-        syscall: "socket(AF_NETLINK)",
-        action: `watch ${this.#link.device}`,
-        hint: "the device is in another network namespace: watch it with watchLinks() there",
-      });
-    }
     this.#verify("socket(AF_NETLINK)", `${verb} ${this.#link.device}`);
-    return watchLinkEvents(this.#link.index, options);
+    return watchLinkEvents(this.#link.index, { ...options, netlink: this.#link.netlink });
   }
 
   /**

@@ -1,7 +1,7 @@
-import { listTunDevices, tunDeviceDetails, TunError, TunInterface } from "../mod.ts";
+import { listTunDevices, tunDeviceDetails, TunError, TunInterface, watchLinks } from "../mod.ts";
 import { cstring, libc } from "../ffi/libc.ts";
 import { assert, assertEquals, assertStrictEquals, assertThrows } from "./assert.ts";
-import { tuntap } from "./cli_run.ts";
+import { Capture, tuntap } from "./cli_run.ts";
 import {
   interfaceExists,
   isIpv4Udp,
@@ -69,10 +69,6 @@ kernelTest(
     assertEquals(listTunDevices({ netns: ns.name }).map((d) => d.name), [name]);
     assertEquals(tunDeviceDetails(name, { netns: ns.name }).mtu, 1300);
     assert(!listTunDevices().some((d) => d.name === name));
-    assertThrows(
-      () => tun.events(),
-      (e: unknown) => e instanceof TunError && e.code === "EOPNOTSUPP",
-    );
     assertStrictEquals(ownNetns(), before);
   },
 );
@@ -173,3 +169,58 @@ kernelTest("open and moveToNetns take an fd of a namespace, which stays the call
     assertEquals(libc().close(fd), 0, "the fd is still open");
   }
 });
+
+kernelTest(
+  "events of a device in another namespace report its changes and its removal",
+  async () => {
+    using ns = namespace("nsev");
+    const name = uniqueName("nse");
+    const opened = TunInterface.open({ name, netns: ns.name, persist: true });
+    const before = ownNetns();
+    const events = opened.events({ signal: AbortSignal.timeout(10000) });
+    const all = watchLinks({ netns: ns.name, signal: AbortSignal.timeout(10000) });
+    assertStrictEquals(ownNetns(), before);
+    opened.setMtu(1280);
+    const changed = await events.next();
+    assertEquals(changed.value?.kind, "changed");
+    assertEquals(changed.value?.mtu, 1280);
+    assertEquals((await all.next()).value?.mtu, 1280);
+    opened.close();
+    ns.sh(`ip link del ${name}`);
+    const kinds: string[] = [];
+    for await (const event of events) kinds.push(event.kind);
+    assertEquals(kinds.at(-1), "removed");
+    await all.return?.();
+    assertStrictEquals(ownNetns(), before);
+  },
+);
+
+kernelTest("tuntap watch --netns shows the devices of that namespace", () => {
+  using ns = namespace("nswatch");
+  const name = uniqueName("nsw");
+  using _tun = TunInterface.open({ name, netns: ns.name, up: true });
+  const output = tuntap("watch", "--netns", ns.name, "--json", "--interval", "0.1", "--count", "2");
+  assertStrictEquals(output.code, 0, output.stderr);
+  const lines = output.stdout.trim().split("\n").map((line) => JSON.parse(line));
+  assertEquals(lines.map((line) => line.name), [name, name]);
+  assert(lines.every((line) => line.up && line.carrier));
+});
+
+kernelTest(
+  "tuntap capture --netns observes a device of that namespace, both directions",
+  async () => {
+    using ns = namespace("nscap");
+    const name = uniqueName("nsc");
+    using tun = TunInterface.open({ name, netns: ns.name, addresses: ["192.0.2.1/24"], up: true });
+    ns.sh(`sysctl -qw net.ipv6.conf.${name}.disable_ipv6=1`);
+    const before = ownNetns();
+    const capture = new Capture([name, "--netns", ns.name, "-c", "2"]);
+    await capture.ready();
+    assertEquals(await echoInside(ns, tun, "seen"), "seen");
+    const status = await capture.finish();
+    assertStrictEquals(status.code, 0, capture.stderr);
+    assertEquals(capture.lines.map((line) => line.split(" ")[1]), ["Out", "In"]);
+    assert(capture.lines.every((line) => line.includes("192.0.2.")), capture.lines.join("\n"));
+    assertStrictEquals(ownNetns(), before);
+  },
+);
