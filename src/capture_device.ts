@@ -29,7 +29,7 @@ import {
   sizeof_sockaddr_ll,
   sockaddr_ll,
 } from "../ffi/sockaddr_ll.ts";
-import { closeFds, Readiness, type ReadinessFds } from "./readiness.ts";
+import { SocketStream } from "./socket_stream.ts";
 import { check, type Hints } from "./syscall.ts";
 import { TunError } from "./tun_error.ts";
 import { validateInterfaceName } from "./validate.ts";
@@ -73,8 +73,6 @@ const address = new Uint8Array(sizeof_sockaddr_ll);
 const addressLength = new Uint32Array(1);
 const timespec = new BigInt64Array(2);
 const timespecBytes = new Uint8Array(timespec.buffer);
-const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
-const forgotten = new FinalizationRegistry<ReadinessFds>(closeFds);
 
 const DOWN_RECHECK_MS = 200;
 const RAW_HINT = "capturing needs CAP_NET_RAW (or root)";
@@ -122,16 +120,7 @@ export function captureDevice(
 ): AsyncIterableIterator<CapturedPacket> {
   validateInterfaceName(name);
   const netns = options.netns === undefined ? undefined : validateNetns(options.netns);
-  const capture = new DeviceCapture(name, options.signal, netns);
-  const iterator: AsyncIterableIterator<CapturedPacket> = {
-    next: () => capture.next(),
-    return: () => {
-      capture.close();
-      return Promise.resolve(DONE);
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return iterator;
+  return new DeviceCapture(name, options.signal, netns).stream.iterator();
 }
 
 class DeviceCapture {
@@ -139,12 +128,7 @@ class DeviceCapture {
   readonly #index: number;
   readonly #netns: TunNetns | undefined;
   readonly #fd: number;
-  readonly #readiness: Readiness;
-  readonly #signal?: AbortSignal;
-  readonly #onAbort?: () => void;
-  readonly #packets: CapturedPacket[] = [];
-  #tail: Promise<unknown> = Promise.resolve();
-  #closed = false;
+  readonly stream: SocketStream<CapturedPacket>;
   // The kernel said ENETDOWN: the device went down, or is being deleted.
   #down = false;
 
@@ -175,52 +159,15 @@ class DeviceCapture {
       );
       // Turns the kernel's receive timestamps on (ENOENT: nothing read yet).
       libc().ioctl(fd, BigInt(SIOCGSTAMPNS), timespecBytes);
-      this.#readiness = new Readiness(fd, () => `the capture socket of "${name}"`);
     } catch (error) {
       libc().close(fd);
       throw error;
     }
     this.#fd = fd;
-    forgotten.register(this, this.#readiness.fds, this);
-    if (signal) {
-      this.#signal = signal;
-      // Weak, so that a long-lived signal does not keep a dropped capture alive.
-      const capture = new WeakRef(this);
-      this.#onAbort = () => capture.deref()?.close();
-      if (signal.aborted) this.close();
-      else signal.addEventListener("abort", this.#onAbort, { once: true });
-    }
-  }
-
-  next(): Promise<IteratorResult<CapturedPacket>> {
-    const result = this.#tail.then(() => this.#step());
-    this.#tail = result.catch(() => {});
-    return result;
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    forgotten.unregister(this);
-    if (this.#onAbort) this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#readiness.close();
-  }
-
-  async #step(): Promise<IteratorResult<CapturedPacket>> {
-    try {
-      while (true) {
-        this.#signal?.throwIfAborted();
-        const packet = this.#packets.shift();
-        if (packet) return { done: false, value: packet };
-        if (this.#closed) return DONE;
-        this.#receive();
-        // Only after EAGAIN: the epoll registration is edge-triggered.
-        if (this.#packets.length === 0 && !this.#closed) await this.#wait();
-      }
-    } catch (error) {
-      this.close();
-      throw error;
-    }
+    this.stream = new SocketStream(fd, () => `the capture socket of "${name}"`, signal, {
+      receive: () => this.#receive(),
+      wait: () => this.#wait(),
+    });
   }
 
   /**
@@ -229,26 +176,27 @@ class DeviceCapture {
    * every so often whether it is still there.
    */
   async #wait(): Promise<void> {
+    const { readiness, signal: ending } = this.stream;
     if (!this.#down) {
-      await this.#readiness.wait("read", this.#signal);
+      await readiness.wait("read", ending);
       return;
     }
     const recheck = new AbortController();
     const timer = setTimeout(() => recheck.abort(), DOWN_RECHECK_MS);
-    const signal = this.#signal ? AbortSignal.any([this.#signal, recheck.signal]) : recheck.signal;
+    const signal = ending ? AbortSignal.any([ending, recheck.signal]) : recheck.signal;
     try {
-      await this.#readiness.wait("read", signal);
+      await readiness.wait("read", signal);
     } catch (error) {
-      if (this.#signal?.aborted || !recheck.signal.aborted) throw error;
+      if (ending?.aborted || !recheck.signal.aborted) throw error;
     } finally {
       clearTimeout(timer);
     }
-    if (!this.#deviceExists()) this.close();
+    if (!this.#deviceExists()) this.stream.close();
   }
 
   /** Reads every queued packet, until EAGAIN or the capture ends. */
   #receive(): void {
-    while (!this.#closed) {
+    while (!this.stream.closed) {
       addressLength[0] = sizeof_sockaddr_ll;
       const length = libc().recvfrom(
         this.#fd,
@@ -265,7 +213,7 @@ class DeviceCapture {
         // Reported once when the device goes down, and when it is deleted.
         if (code === ENETDOWN) {
           this.#down = true;
-          if (!this.#deviceExists()) this.close();
+          if (!this.#deviceExists()) this.stream.close();
           continue;
         }
         throw new TunError({
@@ -276,7 +224,7 @@ class DeviceCapture {
       }
       this.#down = false;
       const { pkttype } = decode_sockaddr_ll(address);
-      this.#packets.push({
+      this.stream.queue.push({
         timestampNs: this.#timestamp(),
         direction: pkttype === PACKET_OUTGOING ? "out" : "in",
         packetType: pkttype,

@@ -26,7 +26,7 @@ import { libc } from "../ffi/libc.ts";
 import { nlmsghdrs, RTM_DELLINK, RTM_NEWLINK, sizeof_sockaddr_nl } from "../ffi/netlink.ts";
 import { RTMGRP_LINK, SOCK_NONBLOCK, sockaddr_nl_groups } from "../ffi/netlink_multicast.ts";
 import { decodeLink, type LinkInfo, listLinks } from "./link_config.ts";
-import { closeFds, Readiness, type ReadinessFds } from "./readiness.ts";
+import { SocketStream } from "./socket_stream.ts";
 import { inNetnsOf, netnsSocket, type TunNetns, validateNetns } from "./netns.ts";
 import { withNetlinkSocket } from "./netlink.ts";
 import { check } from "./syscall.ts";
@@ -88,9 +88,6 @@ const ACTION = "watch link events";
 const RECV_BUFFER_SIZE = 64 * 1024;
 // Shared: a watch decodes what it received before it next yields.
 const recvBuffer = new Uint8Array(RECV_BUFFER_SIZE);
-const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
-// A watch its program dropped without ending it still closes its socket.
-const forgotten = new FinalizationRegistry<ReadinessFds>(closeFds);
 
 /**
  * The link changes of this network namespace as they happen: for every
@@ -124,7 +121,7 @@ export function watchLinks(options: WatchLinksOptions = {}): AsyncIterableIterat
   const netlink = options.netns === undefined
     ? undefined
     : netnsSocket(validateNetns(options.netns), ACTION);
-  return iterate(new LinkWatch({ all }, options.signal, netlink));
+  return new LinkWatch({ all }, options.signal, netlink).stream.iterator();
 }
 
 /**
@@ -148,37 +145,19 @@ export function watchLinkEvents(
   options: WatchLinkEventsOptions = {},
 ): AsyncIterableIterator<TunLinkEvent> {
   validateInteger(index, "Interface index", 1, 0x7fffffff);
-  return iterate(new LinkWatch({ index }, options.signal, options.netlink));
-}
-
-function iterate(watch: LinkWatch): AsyncIterableIterator<TunLinkEvent> {
-  const iterator: AsyncIterableIterator<TunLinkEvent> = {
-    next: () => watch.next(),
-    return: () => {
-      watch.close();
-      return Promise.resolve(DONE);
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return iterator;
+  return new LinkWatch({ index }, options.signal, options.netlink).stream.iterator();
 }
 
 class LinkWatch {
   readonly #fd: number;
-  readonly #readiness: Readiness;
+  readonly stream: SocketStream<TunLinkEvent>;
   readonly #scope: Scope;
   // The configuration socket of the watched namespace; undefined: the program's.
   readonly #netlink?: number;
-  readonly #signal?: AbortSignal;
-  readonly #onAbort?: () => void;
   // The links being followed, by index, as last reported.
   readonly #links = new Map<number, LinkState>();
-  readonly #events: TunLinkEvent[] = [];
-  // Steps run one after another, so each sees the state the last one left.
-  #tail: Promise<unknown> = Promise.resolve();
   // The kernel dropped messages since the queue was last empty.
   #overflowed = false;
-  #closed = false;
 
   constructor(scope: Scope, signal: AbortSignal | undefined, netlink?: number) {
     // A socket hears the namespace it was made in: make it there.
@@ -192,7 +171,6 @@ class LinkWatch {
     try {
       const address = sockaddr_nl_groups(RTMGRP_LINK);
       check(libc().bind(fd, address, sizeof_sockaddr_nl), "bind(netlink)", ACTION);
-      this.#readiness = new Readiness(fd, () => "the link event socket");
     } catch (error) {
       libc().close(fd);
       throw error;
@@ -200,61 +178,22 @@ class LinkWatch {
     this.#fd = fd;
     this.#scope = scope;
     this.#netlink = netlink;
-    forgotten.register(this, this.#readiness.fds, this);
+    this.stream = new SocketStream(fd, () => "the link event socket", signal, {
+      receive: () => this.#receive(),
+    });
     try {
       this.#resync(true);
     } catch (error) {
-      this.close();
+      this.stream.close();
       throw error;
     }
     // Nothing will ever happen to a link that is not there.
-    if ("index" in scope && !this.#links.has(scope.index)) this.close();
-    if (signal) {
-      this.#signal = signal;
-      // Weak, so that a long-lived signal does not keep a dropped watch alive.
-      const watch = new WeakRef(this);
-      this.#onAbort = () => watch.deref()?.close();
-      if (signal.aborted) this.close();
-      else signal.addEventListener("abort", this.#onAbort, { once: true });
-    }
-  }
-
-  next(): Promise<IteratorResult<TunLinkEvent>> {
-    const result = this.#tail.then(() => this.#step());
-    this.#tail = result.catch(() => {});
-    return result;
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    forgotten.unregister(this);
-    if (this.#onAbort) this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#readiness.close();
-  }
-
-  async #step(): Promise<IteratorResult<TunLinkEvent>> {
-    try {
-      while (true) {
-        this.#signal?.throwIfAborted();
-        const event = this.#events.shift();
-        if (event) return { done: false, value: event };
-        if (this.#closed) return DONE;
-        this.#receive();
-        // Only after EAGAIN: the epoll registration is edge-triggered.
-        if (this.#events.length === 0 && !this.#closed) {
-          await this.#readiness.wait("read", this.#signal);
-        }
-      }
-    } catch (error) {
-      this.close();
-      throw error;
-    }
+    if ("index" in scope && !this.#links.has(scope.index)) this.stream.close();
   }
 
   /** Reads and decodes every queued datagram, until EAGAIN or the watch ends. */
   #receive(): void {
-    while (!this.#closed) {
+    while (!this.stream.closed) {
       const length = Number(libc().recv(this.#fd, recvBuffer, BigInt(RECV_BUFFER_SIZE), MSG_TRUNC));
       if (length < 0) {
         const code = errno();
@@ -278,7 +217,7 @@ class LinkWatch {
         continue;
       }
       for (const message of nlmsghdrs(recvBuffer.subarray(0, length))) {
-        if (this.#closed) return;
+        if (this.stream.closed) return;
         if (message.type === RTM_NEWLINK) this.#updated(decodeLink(message.payload), false);
         else if (message.type === RTM_DELLINK) this.#removed(decodeLink(message.payload));
       }
@@ -344,8 +283,8 @@ class LinkWatch {
   }
 
   #emit(kind: TunLinkEvent["kind"], state: LinkState): void {
-    this.#events.push({ kind, ...state });
+    this.stream.queue.push({ kind, ...state });
     // One link's watch ends with its removal; the socket goes at once.
-    if (kind === "removed" && "index" in this.#scope) this.close();
+    if (kind === "removed" && "index" in this.#scope) this.stream.close();
   }
 }
