@@ -187,3 +187,18 @@ export function testDevice(prefix: string, cidr: string, ...options: string[]): 
     },
   };
 }
+
+/**
+ * What `tuntap list` prints on a terminal (through `script`), in a clean
+ * environment plus `env`: the runner's own NO_COLOR must not leak in.
+ */
+export function listOnTerminal(env: Record<string, string>): string {
+  return decoder.decode(
+    new Deno.Command("script", {
+      args: ["-qec", `${Deno.execPath()} run --allow-ffi ${cli} list`, "/dev/null"],
+      stdin: "null",
+      clearEnv: true,
+      env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...env },
+    }).outputSync().stdout,
+  );
+}

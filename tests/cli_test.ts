@@ -4,6 +4,7 @@ import { assert, assertEquals, assertMatch, assertStrictEquals } from "./assert.
 import {
   Capture,
   cli,
+  listOnTerminal,
   sendUdp,
   tcpdumpRead,
   testDevice,
@@ -358,16 +359,7 @@ kernelTest(
 
 kernelTest("tuntap list colours the state on a terminal, and not with NO_COLOR", () => {
   using _tun = TunInterface.open({ name: uniqueName("colour"), up: true });
-  // A clean environment: the runner's own NO_COLOR must not leak in.
-  const onTerminal = (env: Record<string, string>) =>
-    decoder.decode(
-      new Deno.Command("script", {
-        args: ["-qec", `${Deno.execPath()} run --allow-ffi ${cli} list`, "/dev/null"],
-        stdin: "null",
-        clearEnv: true,
-        env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...env },
-      }).outputSync().stdout,
-    );
+  const onTerminal = listOnTerminal;
   assert(onTerminal({}).includes("\x1b[32mup\x1b[39m"), "green up on a terminal");
   assert(!onTerminal({ NO_COLOR: "1" }).includes("\x1b["), "no colour with NO_COLOR");
 });

@@ -1,9 +1,8 @@
 import { tunDeviceDetails, tunDeviceInfo, TunInterface } from "../mod.ts";
 import { assert, assertEquals, assertStrictEquals } from "./assert.ts";
-import { cli, tuntap, waitFor } from "./cli_run.ts";
+import { listOnTerminal, tuntap, waitFor } from "./cli_run.ts";
 import { interfaceExists, ipJson, kernelTest, sh, uniqueName } from "./kernel.ts";
 
-const decoder = new TextDecoder();
 
 /** State as `ip -j link show` prints it: its flags and operstate. */
 function ipState(name: string): { flags: string[]; operstate: string } {
@@ -100,15 +99,7 @@ kernelTest(
     const name = uniqueName("statecol");
     TunInterface.open({ name, persist: true, up: true }).close();
     try {
-      const onTerminal = (env: Record<string, string>) =>
-        decoder.decode(
-          new Deno.Command("script", {
-            args: ["-qec", `${Deno.execPath()} run --allow-ffi ${cli} list`, "/dev/null"],
-            stdin: "null",
-            clearEnv: true,
-            env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...env },
-          }).outputSync().stdout,
-        );
+      const onTerminal = listOnTerminal;
       assert(onTerminal({}).includes("\x1b[33mup, no carrier\x1b[39m"), "yellow on a terminal");
       assert(!onTerminal({ NO_COLOR: "1" }).includes("\x1b["), "no colour with NO_COLOR");
     } finally {
