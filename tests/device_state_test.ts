@@ -3,7 +3,6 @@ import { assert, assertEquals, assertStrictEquals } from "./assert.ts";
 import { listOnTerminal, tuntap, waitFor } from "./cli_run.ts";
 import { interfaceExists, ipJson, kernelTest, sh, uniqueName } from "./kernel.ts";
 
-
 /** State as `ip -j link show` prints it: its flags and operstate. */
 function ipState(name: string): { flags: string[]; operstate: string } {
   return ipJson(`link show dev ${name}`)[0];
