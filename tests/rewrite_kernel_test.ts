@@ -1,0 +1,209 @@
+/**
+ * The in-place rewriters against the kernel: a small NAT between the
+ * kernel's own sockets, built from rewriteAddress, rewritePort,
+ * decrementTtl and clampMss. The kernel drops packets with a bad IPv4
+ * header, TCP, UDP or ICMP checksum, so every delivery proves the
+ * incrementally updated checksums; the rewrites change addresses and ports
+ * to new values (not a swap, which would leave every sum the same).
+ */
+import { TunInterface } from "../mod.ts";
+import {
+  clampMss,
+  decrementTtl,
+  parseIp,
+  parsePacket,
+  rewriteAddress,
+  rewritePort,
+} from "../packet/mod.ts";
+import { assert, assertEquals, assertStrictEquals } from "./assert.ts";
+import { kernelTest, readUntil, sh, uniqueName, within } from "./kernel.ts";
+
+const families = [
+  {
+    name: "IPv4",
+    local: "192.0.2.1",
+    // Where the kernel's sockets send to, and where the NAT makes the other
+    // side's packets come from: both routed through the device.
+    server: "192.0.2.7",
+    mapped: "192.0.2.99",
+    ping: [] as string[],
+  },
+  {
+    name: "IPv6",
+    local: "2001:db8::1",
+    server: "2001:db8::7",
+    mapped: "2001:db8::99",
+    ping: ["-6"],
+  },
+] as const;
+
+/** A TUN device holding 192.0.2.1/24 and 2001:db8::1/64, once the IPv6 address is usable. */
+async function openDevice(): Promise<TunInterface> {
+  const tun = TunInterface.open({
+    name: uniqueName("rwr"),
+    addresses: ["192.0.2.1/24", "2001:db8::1/64"],
+    up: true,
+  });
+  // The kernel makes a new IPv6 address local a moment later, and drops
+  // what arrives for it until then.
+  for (let i = 0; i < 100; i++) {
+    if (sh(`ip -6 route show table local dev ${tun.name}`).includes("local 2001:db8::1 ")) {
+      return tun;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  tun.close();
+  throw new Error("2001:db8::1 never became local");
+}
+
+const isV6 = (packet: Uint8Array) => packet[0] >> 4 === 6;
+/** The protocol of a packet without IPv6 extension headers (what the kernel sends here). */
+const protocolOf = (packet: Uint8Array) => isV6(packet) ? packet[6] : packet[9];
+const transportOf = (packet: Uint8Array) => isV6(packet) ? 40 : (packet[0] & 0x0f) * 4;
+const read16 = (bytes: Uint8Array, at: number) => (bytes[at] << 8) | bytes[at + 1];
+const sameAddress = (packet: Uint8Array, at: number, address: string) => {
+  const bytes = parseIp(address);
+  return bytes.every((byte, i) => packet[at + i] === byte);
+};
+const destinationIs = (packet: Uint8Array, address: string) =>
+  sameAddress(packet, isV6(packet) ? 24 : 16, address);
+
+kernelTest(
+  "the kernel accepts UDP datagrams and ICMP echoes given new addresses, ports and echo ids (IPv4 and IPv6)",
+  async () => {
+    using tun = await openDevice();
+    for (const family of families) {
+      // UDP: a datagram for server:5000 reaches a second local socket as if
+      // sent from mapped:7777.
+      const sender = Deno.listenDatagram({
+        transport: "udp",
+        hostname: family.local,
+        port: 5001,
+      });
+      const receiver = Deno.listenDatagram({
+        transport: "udp",
+        hostname: family.local,
+        port: 5002,
+      });
+      try {
+        await sender.send(new TextEncoder().encode(`hello ${family.name}`), {
+          transport: "udp",
+          hostname: family.server,
+          port: 5000,
+        });
+        const packet = await readUntil(
+          tun,
+          (p) => protocolOf(p) === 17 && destinationIs(p, family.server),
+        );
+        rewriteAddress(packet, { source: family.mapped, destination: family.local });
+        rewritePort(packet, { source: 7777, destination: 5002 });
+        assertStrictEquals(decrementTtl(packet), 63);
+        await tun.write(packet);
+        const [data, from] = await within(receiver.receive(), 5000, `${family.name} datagram`);
+        assertEquals(new TextDecoder().decode(data), `hello ${family.name}`);
+        assertEquals(from, { transport: "udp", hostname: family.mapped, port: 7777 });
+      } finally {
+        sender.close();
+        receiver.close();
+      }
+
+      // ICMP echo: ping's request to the server is handed to the kernel as
+      // a request from mapped with identifier 4242; the kernel's reply is
+      // mapped back, and ping counts it.
+      const ping = new Deno.Command("ping", {
+        args: [...family.ping, "-c", "1", "-W", "5", "-e", "1234", family.server],
+        stdin: "null",
+        stdout: "null",
+      }).output();
+      const [echo, echoReply] = family.name === "IPv4" ? [8, 0] : [128, 129];
+      const request = await readUntil(
+        tun,
+        (p) => p[transportOf(p)] === echo && destinationIs(p, family.server),
+      );
+      rewriteAddress(request, { source: family.mapped, destination: family.local });
+      rewritePort(request, { source: 4242 });
+      await tun.write(request);
+      const reply = await readUntil(
+        tun,
+        (p) => p[transportOf(p)] === echoReply && destinationIs(p, family.mapped),
+      );
+      assertStrictEquals(read16(reply, transportOf(reply) + 4), 4242);
+      rewriteAddress(reply, { source: family.server, destination: family.local });
+      rewritePort(reply, { destination: 1234 });
+      await tun.write(reply);
+      const result = await ping;
+      assert(result.success, `ping ${family.server} got no reply through the rewrites`);
+    }
+  },
+);
+
+kernelTest(
+  "a TCP connection works through a rewriting NAT that clamps the MSS to 1000 (IPv4 and IPv6)",
+  async () => {
+    using tun = await openDevice();
+    for (const family of families) {
+      // The client connects to server:80; the NAT hands its packets to a
+      // listener on local:8080 as if from mapped:7777, and maps the
+      // listener's answers back.
+      using listener = Deno.listen({ hostname: family.local, port: 8080 });
+      const stop = new AbortController();
+      let clamped = 0;
+      let largest = 0;
+      let clientPort = -1;
+      const nat = (async () => {
+        for (let i = 0; i < 2000; i++) {
+          const packet = await tun.read({ signal: stop.signal });
+          if (packet === null || protocolOf(packet) !== 6) continue;
+          const t = transportOf(packet);
+          if (destinationIs(packet, family.server) && read16(packet, t + 2) === 80) {
+            clientPort = read16(packet, t);
+            rewriteAddress(packet, { source: family.mapped, destination: family.local });
+            rewritePort(packet, { source: 7777, destination: 8080 });
+          } else if (destinationIs(packet, family.mapped) && read16(packet, t + 2) === 7777) {
+            rewriteAddress(packet, { source: family.server, destination: family.local });
+            rewritePort(packet, { source: 80, destination: clientPort });
+            largest = Math.max(largest, parsePacket(packet, "ip").payload.length);
+          } else {
+            continue;
+          }
+          if (clampMss(packet, 1000)) clamped++;
+          decrementTtl(packet);
+          await tun.write(packet);
+        }
+      })();
+      nat.catch(() => {});
+      try {
+        const accepted = listener.accept();
+        accepted.catch(() => {}); // rejected by the listener's close when connect fails
+        using client = await within(
+          Deno.connect({ hostname: family.server, port: 80 }),
+          5000,
+          `${family.name} connect`,
+        );
+        using server = await within(accepted, 5000, `${family.name} accept`);
+        assertEquals(server.remoteAddr, {
+          transport: "tcp",
+          hostname: family.mapped,
+          port: 7777,
+        });
+        const data = new Uint8Array(20_000).map((_, i) => i * 7);
+        await server.write(data);
+        const received = new Uint8Array(data.length);
+        let at = 0;
+        while (at < data.length) {
+          const n = await within(client.read(received.subarray(at)), 5000, "data");
+          if (n === null) break;
+          at += n;
+        }
+        assertEquals(received, data);
+        // Both SYNs carried the kernel's MSS (above 1000) and were clamped,
+        // so the listener sent segments of at most 1000 bytes.
+        assert(clamped >= 2, `${clamped} SYNs clamped`);
+        assert(largest > 0 && largest <= 1000, `largest segment ${largest}`);
+      } finally {
+        stop.abort();
+        await nat.catch(() => {});
+      }
+    }
+  },
+);
