@@ -105,3 +105,18 @@ export const EPOLLOUT = 0x004;
 export const EPOLLERR = 0x008;
 export const EPOLLHUP = 0x010;
 export const EPOLLET = 0x80000000;
+
+// UDP sockets (udp/): <sys/socket.h>, <netinet/in.h>, <linux/udp.h>
+export const SOCK_NONBLOCK = 0o4000;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUF = 8;
+// The root-only variants that pass the net.core.[rw]mem_max limits.
+export const SO_SNDBUFFORCE = 32;
+export const SO_RCVBUFFORCE = 33;
+export const IPPROTO_IPV6 = 41;
+export const IPV6_V6ONLY = 26;
+export const SOL_UDP = 17;
+// GSO on send (Linux 4.18+): a u16 segment size, as a cmsg or socket option.
+export const UDP_SEGMENT = 103;
+// GRO on receive (Linux 5.0+): an int option; the segment size comes back as an int cmsg.
+export const UDP_GRO = 104;

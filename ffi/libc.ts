@@ -96,6 +96,18 @@ export const libcSymbols = {
   setns: { parameters: ["i32", "i32"], result: "i32" },
   // ssize_t readlink(const char *path, char *buf, size_t bufsiz);
   readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  // int recvmmsg(int sockfd, struct mmsghdr *msgvec, unsigned int vlen, int flags,
+  //              struct timespec *timeout);
+  // Always with a NULL timeout, on a non-blocking socket.
+  recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
+  // int sendmmsg(int sockfd, struct mmsghdr *msgvec, unsigned int vlen, int flags);
+  sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
+  // int getsockopt(int sockfd, int level, int optname, void *optval, socklen_t *optlen);
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  // int getsockname(int sockfd, struct sockaddr *addr, socklen_t *addrlen);
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int connect(int sockfd, const struct sockaddr *addr, socklen_t addrlen);
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound libc functions. */
