@@ -35,6 +35,53 @@ export interface IpPacketOptions {
   ttl?: number;
 }
 
+/** Options of {@linkcode buildIPv4}. */
+export interface IPv4Options {
+  /** Source IPv4 address. */
+  source: IpAddress;
+  /** Destination IPv4 address. */
+  destination: IpAddress;
+  /** IP protocol number of the payload, 0..255. */
+  protocol: number;
+  /** What follows the header, copied as is. Defaults to empty. */
+  payload?: Uint8Array;
+  /** Time to live, 0..255. Defaults to 64. */
+  ttl?: number;
+  /** Identification, 0..65535. Defaults to 0. */
+  identification?: number;
+  /** The "don't fragment" flag. Defaults to true. */
+  dontFragment?: boolean;
+  /** The "more fragments" flag. Defaults to false. */
+  moreFragments?: boolean;
+  /** Fragment offset in bytes, a multiple of 8 up to 65528. Defaults to 0. */
+  fragmentOffset?: number;
+  /** Type of service byte (DSCP and ECN), 0..255. Defaults to 0. */
+  tos?: number;
+  /**
+   * IPv4 options, already padded by the caller to a multiple of 4 bytes
+   * (at most 40). Defaults to none.
+   */
+  options?: Uint8Array;
+}
+
+/** Options of {@linkcode buildIPv6}. */
+export interface IPv6Options {
+  /** Source IPv6 address. */
+  source: IpAddress;
+  /** Destination IPv6 address. */
+  destination: IpAddress;
+  /** Protocol or extension header the payload starts with, 0..255. */
+  nextHeader: number;
+  /** What follows the fixed header, copied as is. Defaults to empty. */
+  payload?: Uint8Array;
+  /** Hop limit, 0..255. Defaults to 64. */
+  hopLimit?: number;
+  /** Traffic class (DSCP and ECN), 0..255. Defaults to 0. */
+  trafficClass?: number;
+  /** Flow label, 0..0xfffff. Defaults to 0. */
+  flowLabel?: number;
+}
+
 /** Options of {@linkcode buildUdp}. */
 export interface UdpOptions extends IpPacketOptions {
   /** Source port, 0..65535. */
@@ -59,6 +106,12 @@ export interface TcpOptions extends IpPacketOptions {
   flags: Partial<TcpFlags>;
   /** Receive window, 0..65535. Defaults to 65535. */
   window?: number;
+  /**
+   * Raw TCP option bytes, such as `[2, 4, 0x05, 0xb4]` (MSS 1460), at most
+   * 40. The builder pads them with end-of-list (zero) bytes to a multiple
+   * of 4. Defaults to none.
+   */
+  options?: Uint8Array;
   /** Segment data. Defaults to empty. */
   payload?: Uint8Array;
 }
@@ -187,15 +240,38 @@ interface IpPacket {
   pseudoSum: number;
 }
 
+/** The IP header fields that only the generic builders set. */
+interface IpHeaderFields {
+  /** IPv4 identification. */
+  identification: number;
+  /** IPv4 bytes 6-7: the flags and the fragment offset in 8-byte units. */
+  fragmentWord: number;
+  /** IPv4 type of service or IPv6 traffic class. */
+  tos: number;
+  /** IPv6 flow label. */
+  flowLabel: number;
+  /** IPv4 options, already a multiple of 4 bytes long. */
+  options: Uint8Array;
+}
+
+const DEFAULT_HEADER: IpHeaderFields = {
+  identification: 0,
+  fragmentWord: 0x4000, // don't fragment
+  tos: 0,
+  flowLabel: 0,
+  options: EMPTY,
+};
+
 /** The one IP header writer: every IP builder goes through it. */
 function writeIpPacket(
   ip: ResolvedIp,
   protocol: number,
   segmentLength: number,
+  header: IpHeaderFields = DEFAULT_HEADER,
 ): IpPacket {
-  const headerLength = ip.family === 4 ? 20 : 40;
+  const headerLength = ip.family === 4 ? 20 + header.options.length : 40;
   // IPv4 counts its header in the 16-bit total length; IPv6 does not.
-  const maxSegment = ip.family === 4 ? 0xffff - 20 : 0xffff;
+  const maxSegment = ip.family === 4 ? 0xffff - headerLength : 0xffff;
   if (segmentLength > maxSegment) {
     throw new RangeError(
       `IPv${ip.family} payload of ${segmentLength} bytes exceeds the maximum of ${maxSegment}`,
@@ -204,14 +280,19 @@ function writeIpPacket(
   const packet = new Uint8Array(headerLength + segmentLength);
   let addresses: number;
   if (ip.family === 4) {
-    packet[0] = 0x45;
+    packet[0] = 0x40 | (headerLength >> 2);
+    packet[1] = header.tos;
     write16(packet, 2, headerLength + segmentLength);
-    packet[6] = 0x40; // don't fragment
+    write16(packet, 4, header.identification);
+    write16(packet, 6, header.fragmentWord);
     packet[8] = ip.ttl;
     packet[9] = protocol;
+    packet.set(header.options, 20);
     addresses = 12;
   } else {
-    packet[0] = 0x60;
+    packet[0] = 0x60 | (header.tos >> 4);
+    packet[1] = ((header.tos & 0x0f) << 4) | (header.flowLabel >> 16);
+    write16(packet, 2, header.flowLabel);
     write16(packet, 4, segmentLength);
     packet[6] = protocol;
     packet[7] = ip.ttl;
@@ -220,15 +301,147 @@ function writeIpPacket(
   packet.set(ip.source, addresses);
   packet.set(ip.destination, addresses + ip.source.length);
   if (ip.family === 4) {
-    write16(packet, 10, finishChecksum(sumWords(packet, 0, 20, 0)));
+    write16(packet, 10, finishChecksum(sumWords(packet, 0, headerLength, 0)));
   }
   const pseudoSum = sumWords(
     packet,
     addresses,
-    headerLength,
+    addresses + 2 * ip.source.length,
     sumProtocolAndLength(protocol, segmentLength),
   );
   return { packet, start: headerLength, pseudoSum };
+}
+
+/** Validates addresses of one family and a TTL that may be 0, for the generic builders. */
+function resolveGenericIp(
+  options: { source: IpAddress; destination: IpAddress },
+  ttl: number | undefined,
+  family: 4 | 6,
+): ResolvedIp {
+  const source = ipOption(options.source, "source");
+  const destination = ipOption(options.destination, "destination");
+  const length = family === 4 ? 4 : 16;
+  for (const address of [source, destination]) {
+    if (address.length !== length) {
+      throw new RangeError(
+        `Cannot build an IPv${family} packet with address ${formatIp(address)}`,
+      );
+    }
+  }
+  // Unlike the transport builders, a raw header may carry TTL 0: routers
+  // and their tests need to see one.
+  const hops = ttl === undefined
+    ? DEFAULT_TTL
+    : integer(ttl, family === 4 ? "ttl" : "hopLimit", 255);
+  return { source, destination, ttl: hops, family };
+}
+
+function booleanOption(value: unknown, what: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") throw new TypeError(`${what} must be a boolean`);
+  return value;
+}
+
+/**
+ * Builds an IPv4 packet around any payload, for any protocol number: the
+ * header checksum is filled in and the payload is copied untouched (a
+ * transport checksum in it is the caller's, see
+ * {@linkcode transportChecksum}). Fragment fields are written as given, so
+ * fragments and odd headers can be built too.
+ *
+ * @example Build the second fragment of a datagram
+ * ```ts
+ * import { buildIPv4, parsePacket } from "@tuntap/tuntap/packet";
+ *
+ * const packet = buildIPv4({
+ *   source: "192.0.2.1",
+ *   destination: "192.0.2.2",
+ *   protocol: 17,
+ *   identification: 0x1234,
+ *   dontFragment: false,
+ *   fragmentOffset: 1480,
+ *   payload: new Uint8Array(100),
+ * });
+ * parsePacket(packet, "ip").ipv4?.fragmentOffset; // 1480
+ * ```
+ *
+ * @param options Addresses, protocol, payload and header fields.
+ * @returns The complete IPv4 packet.
+ * @throws {TypeError} If an option has the wrong type.
+ * @throws {RangeError} If a number is out of range, an address is not
+ *   IPv4, the options are not a multiple of 4 bytes (at most 40), the
+ *   fragment offset is not a multiple of 8, or the packet is too big.
+ */
+export function buildIPv4(options: IPv4Options): Uint8Array<ArrayBuffer> {
+  optionsObject(options, "IPv4");
+  const ip = resolveGenericIp(options, options.ttl, 4);
+  const protocol = integer(options.protocol, "protocol", 255);
+  const fragmentOffset = integer(options.fragmentOffset ?? 0, "fragmentOffset", 0x1fff * 8);
+  if (fragmentOffset % 8 !== 0) {
+    throw new RangeError(`fragmentOffset must be a multiple of 8, got ${fragmentOffset}`);
+  }
+  const ipOptions = bytesOption(options.options, "options");
+  if (ipOptions.length % 4 !== 0 || ipOptions.length > 40) {
+    throw new RangeError(
+      `IPv4 options must be a multiple of 4 bytes, at most 40, got ${ipOptions.length}`,
+    );
+  }
+  const payload = bytesOption(options.payload, "payload");
+  const header: IpHeaderFields = {
+    identification: integer(options.identification ?? 0, "identification", 0xffff),
+    fragmentWord: (booleanOption(options.dontFragment, "dontFragment", true) ? 0x4000 : 0) |
+      (booleanOption(options.moreFragments, "moreFragments", false) ? 0x2000 : 0) |
+      (fragmentOffset / 8),
+    tos: integer(options.tos ?? 0, "tos", 255),
+    flowLabel: 0,
+    options: ipOptions,
+  };
+  const { packet, start } = writeIpPacket(ip, protocol, payload.length, header);
+  packet.set(payload, start);
+  return packet;
+}
+
+/**
+ * Builds an IPv6 packet around any payload: `nextHeader` names what the
+ * payload starts with, be it a transport header or an extension header
+ * the caller wrote. The payload is copied untouched (a transport checksum
+ * in it is the caller's, see {@linkcode transportChecksum}).
+ *
+ * @example Wrap an ICMPv6 message
+ * ```ts
+ * import { buildIPv6, parseIp, transportChecksum } from "@tuntap/tuntap/packet";
+ *
+ * const source = parseIp("2001:db8::1");
+ * const destination = parseIp("2001:db8::2");
+ * const icmp = new Uint8Array([128, 0, 0, 0, 0, 1, 0, 1]); // echo request
+ * const checksum = transportChecksum({ source, destination, protocol: 58, segment: icmp });
+ * icmp[2] = checksum >> 8;
+ * icmp[3] = checksum & 0xff;
+ * const packet = buildIPv6({ source, destination, nextHeader: 58, payload: icmp });
+ * // packet.length === 48
+ * ```
+ *
+ * @param options Addresses, next header, payload and header fields.
+ * @returns The complete IPv6 packet.
+ * @throws {TypeError} If an option has the wrong type.
+ * @throws {RangeError} If a number is out of range, an address is not
+ *   IPv6, or the payload is longer than 65535 bytes.
+ */
+export function buildIPv6(options: IPv6Options): Uint8Array<ArrayBuffer> {
+  optionsObject(options, "IPv6");
+  const ip = resolveGenericIp(options, options.hopLimit, 6);
+  const nextHeader = integer(options.nextHeader, "nextHeader", 255);
+  const payload = bytesOption(options.payload, "payload");
+  const header: IpHeaderFields = {
+    identification: 0,
+    fragmentWord: 0,
+    tos: integer(options.trafficClass ?? 0, "trafficClass", 255),
+    flowLabel: integer(options.flowLabel ?? 0, "flowLabel", 0xfffff),
+    options: EMPTY,
+  };
+  const { packet, start } = writeIpPacket(ip, nextHeader, payload.length, header);
+  packet.set(payload, start);
+  return packet;
 }
 
 /**
@@ -283,9 +496,26 @@ export function buildUdp(options: UdpOptions): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * Builds a TCP segment (without TCP options) in an IPv4 or IPv6 packet.
+ * Builds a TCP segment in an IPv4 or IPv6 packet, with any TCP options
+ * given as raw bytes.
  *
- * @example Build a TCP SYN
+ * @example Build a TCP SYN with an MSS option
+ * ```ts
+ * import { buildTcp, parsePacket } from "@tuntap/tuntap/packet";
+ *
+ * const syn = buildTcp({
+ *   source: "192.0.2.1",
+ *   destination: "192.0.2.2",
+ *   sourcePort: 40000,
+ *   destinationPort: 80,
+ *   sequence: 1,
+ *   flags: { syn: true },
+ *   options: Uint8Array.of(2, 4, 0x05, 0xb4),
+ * });
+ * parsePacket(syn, "ip").tcp?.mss; // 1460
+ * ```
+ *
+ * @example Build a TCP SYN over IPv6
  * ```ts
  * import { buildTcp } from "@tuntap/tuntap/packet";
  *
@@ -332,20 +562,27 @@ export function buildTcp(options: TcpOptions): Uint8Array<ArrayBuffer> {
     }
     if (value) bits |= 1 << bit;
   }
+  const tcpOptions = bytesOption(options.options, "options");
+  if (tcpOptions.length > 40) {
+    throw new RangeError(`TCP options must be at most 40 bytes, got ${tcpOptions.length}`);
+  }
+  // Zero bytes pad: an end-of-list option, then what follows it.
+  const headerLength = 20 + Math.ceil(tcpOptions.length / 4) * 4;
   const payload = bytesOption(options.payload, "payload");
   const { packet, start, pseudoSum } = writeIpPacket(
     ip,
     IpProtocol.TCP,
-    20 + payload.length,
+    headerLength + payload.length,
   );
   write16(packet, start, sourcePort);
   write16(packet, start + 2, destinationPort);
   write32(packet, start + 4, sequence);
   write32(packet, start + 8, acknowledgment);
-  packet[start + 12] = 5 << 4; // data offset: 5 words, no options
+  packet[start + 12] = (headerLength / 4) << 4;
   packet[start + 13] = bits;
   write16(packet, start + 14, window);
-  packet.set(payload, start + 20);
+  packet.set(tcpOptions, start + 20);
+  packet.set(payload, start + headerLength);
   write16(
     packet,
     start + 16,

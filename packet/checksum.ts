@@ -69,8 +69,20 @@ export function sumWords(
  * @returns The 16-bit checksum.
  */
 export function finishChecksum(sum: number): number {
+  return ~foldSum(sum) & 0xffff;
+}
+
+/**
+ * Folds an unfolded sum into 16 bits with end-around carry, keeping its
+ * one's-complement value. Exact for any safe integer: each step divides
+ * by a power of two, which a double does without rounding.
+ *
+ * @param sum Non-negative unfolded sum.
+ * @returns The same sum in 0..0xffff.
+ */
+export function foldSum(sum: number): number {
   while (sum > 0xffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
-  return ~sum & 0xffff;
+  return sum;
 }
 
 /**
@@ -111,7 +123,9 @@ export function sumProtocolAndLength(protocol: number, length: number): number {
  *
  * @param bytes Data to sum; an odd length is padded with a zero byte.
  * @param initial A partial sum to start from, such as
- *   {@linkcode pseudoHeaderSum}'s result. Defaults to 0.
+ *   {@linkcode pseudoHeaderSum}'s result: any non-negative safe
+ *   integer, folded before the data is added, so the result is exact.
+ *   Defaults to 0.
  * @returns The 16-bit checksum.
  * @throws {TypeError} If `bytes` is not a Uint8Array.
  * @throws {RangeError} If `initial` is not a non-negative safe integer.
@@ -125,7 +139,9 @@ export function internetChecksum(bytes: Uint8Array, initial = 0): number {
       `Initial checksum sum must be a non-negative safe integer, got ${initial}`,
     );
   }
-  return finishChecksum(sumWords(bytes, 0, bytes.length, initial));
+  // Folded first: the words added to an initial sum near 2^53 would
+  // otherwise round away (2^53 - 1 is 31 modulo 0xffff, the same checksum).
+  return finishChecksum(sumWords(bytes, 0, bytes.length, foldSum(initial)));
 }
 
 /**

@@ -60,6 +60,7 @@ export {
   type EthernetLayer,
   type IcmpLayer,
   type IPv4Layer,
+  type IPv6Fragment,
   type IPv6Layer,
   type LinkType,
   type ParsedPacket,
@@ -73,6 +74,8 @@ export {
   buildArp,
   buildEthernet,
   buildIcmpEcho,
+  buildIPv4,
+  buildIPv6,
   buildTcp,
   buildUdp,
   type EthernetOptions,
@@ -80,6 +83,8 @@ export {
   icmpEchoReply,
   type IpAddress,
   type IpPacketOptions,
+  type IPv4Options,
+  type IPv6Options,
   type MacAddress,
   type TcpOptions,
   type UdpOptions,
@@ -104,4 +109,33 @@ export {
   type VirtioNetHeader,
   VirtioNetHeaderFlag,
 } from "./virtio_net.ts";
-export { groCoalesce, GSO_MAX_PACKET_SIZE, gsoSplit } from "./gso.ts";
+export {
+  groCoalesce,
+  groCoalesceInto,
+  GSO_MAX_PACKET_SIZE,
+  gsoSplit,
+  gsoSplitInto,
+} from "./gso.ts";
+export {
+  buildNeighborAdvertisement,
+  buildNeighborSolicitation,
+  buildRouterAdvertisement,
+  buildRouterSolicitation,
+  ipv6MulticastMac,
+  type NeighborAdvertisementOptions,
+  type NeighborSolicitationOptions,
+  type RouterAdvertisementOptions,
+  type RouterAdvertisementPrefix,
+  type RouterSolicitationOptions,
+} from "./neighbor_discovery.ts";
+export { buildIcmpError, type IcmpErrorOptions, type IcmpErrorType } from "./icmp_error.ts";
+export {
+  type AddressRewrite,
+  clampMss,
+  decrementTtl,
+  type PortRewrite,
+  rewriteAddress,
+  rewritePort,
+} from "./rewrite.ts";
+export { fragment, type FragmentOptions } from "./fragment.ts";
+export { Reassembler, type ReassemblerOptions, type ReassemblerStats } from "./reassembler.ts";

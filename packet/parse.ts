@@ -22,20 +22,39 @@ import { EtherType, IpProtocol } from "./constants.ts";
  */
 export type LinkType = "ip" | "ethernet";
 
-/** An Ethernet II header. */
+/**
+ * An Ethernet II header, or an IEEE 802.3 one (whose type field, below
+ * 0x600, is a length instead).
+ */
 export interface EthernetLayer {
+  /** Byte offset of the header in the parsed bytes: always 0. */
+  offset: number;
   /** Destination MAC address, such as `ff:ff:ff:ff:ff:ff`. */
   destination: string;
   /** Source MAC address. */
   source: string;
-  /** EtherType of the payload, after any VLAN tags (0x0800 for IPv4). */
+  /**
+   * EtherType of the payload, after any VLAN tags (0x0800 for IPv4). For
+   * an 802.3 frame, the protocol number Linux gives such frames: 0x0001
+   * (`ETH_P_802_3`, Novell raw 802.3, whose data starts with 0xffff) or
+   * 0x0004 (`ETH_P_802_2`, LLC), with the frame's length in `length`.
+   * Real EtherTypes are never below 0x600, so neither is mistaken for one.
+   */
   etherType: number;
+  /**
+   * 802.3 frames only: the length field, the number of data bytes after
+   * the header (padding left out). `payload` ends there, or at the end of
+   * the frame if that comes first.
+   */
+  length?: number;
   /** VLAN id of the outermost 802.1Q/802.1ad tag, if the frame has one. */
   vlan?: number;
 }
 
 /** An ARP message for IPv4 over Ethernet. */
 export interface ArpLayer {
+  /** Byte offset of the ARP message in the parsed bytes. */
+  offset: number;
   /** 1 for a request, 2 for a reply. */
   operation: number;
   /** Sender hardware address. */
@@ -50,6 +69,8 @@ export interface ArpLayer {
 
 /** An IPv4 header. */
 export interface IPv4Layer {
+  /** Byte offset of the header in the parsed bytes (0, 14 or 18 in a frame). */
+  offset: number;
   /** Source address, as a dotted quad. */
   source: string;
   /** Destination address, as a dotted quad. */
@@ -76,15 +97,24 @@ export interface IPv4Layer {
 
 /** An IPv6 header, with its extension headers walked. */
 export interface IPv6Layer {
+  /** Byte offset of the header in the parsed bytes (0, 14 or 18 in a frame). */
+  offset: number;
   /** Source address, in RFC 5952 form. */
   source: string;
   /** Destination address, in RFC 5952 form. */
   destination: string;
   /**
    * Protocol after the hop-by-hop, routing, fragment and destination
-   * options extension headers (6 TCP, 17 UDP, 58 ICMPv6).
+   * options extension headers (6 TCP, 17 UDP, 58 ICMPv6). In a fragment
+   * other than the first, the walk stops at the Fragment header (what
+   * follows it is fragment data, RFC 8200 section 4.5), so this is that
+   * header's next header, whatever its value.
    */
   nextHeader: number;
+  /** 40 plus the length of the extension headers walked. */
+  headerLength: number;
+  /** The Fragment header's fields, when the packet has one. */
+  fragment?: IPv6Fragment;
   /** Hop limit. */
   hopLimit: number;
   /** Payload length in bytes, extension headers included. */
@@ -95,8 +125,20 @@ export interface IPv6Layer {
   trafficClass: number;
 }
 
+/** The fields of an IPv6 Fragment header. */
+export interface IPv6Fragment {
+  /** Position of this fragment's data in the original packet, in bytes. */
+  offset: number;
+  /** The M flag: more fragments follow. */
+  moreFragments: boolean;
+  /** Identification, shared by the fragments of one packet. */
+  identification: number;
+}
+
 /** An ICMP (IPv4) or ICMPv6 message header. */
 export interface IcmpLayer {
+  /** Byte offset of the ICMP header in the parsed bytes. */
+  offset: number;
   /** 4 for ICMP, 6 for ICMPv6. */
   version: 4 | 6;
   /** Message type (8 echo request, 0 echo reply; 128 and 129 for ICMPv6). */
@@ -104,7 +146,8 @@ export interface IcmpLayer {
   /** Message code. */
   code: number;
   /**
-   * Whether the checksum is correct (for ICMPv6, pseudo-header included).
+   * Whether the checksum is correct (for ICMPv6, pseudo-header included,
+   * with the final destination as for {@linkcode UdpLayer}).
    * Always false in the first fragment of a fragmented datagram, where the
    * rest of the covered data is missing.
    */
@@ -115,8 +158,16 @@ export interface IcmpLayer {
   sequence?: number;
 }
 
-/** A UDP header. */
+/**
+ * A UDP header. Its checksum is verified against the final destination:
+ * the last address of an unfinished IPv4 source route (RFC 791, RFC 1122
+ * section 4.1.3.6) or of an IPv6 routing header with segments left (RFC
+ * 8200 section 8.1; the first segment listed for segment routing, RFC
+ * 8754), otherwise the IP header's destination.
+ */
 export interface UdpLayer {
+  /** Byte offset of the UDP header in the parsed bytes. */
+  offset: number;
   /** Source port. */
   sourcePort: number;
   /** Destination port. */
@@ -151,8 +202,13 @@ export interface TcpFlags {
   cwr: boolean;
 }
 
-/** A TCP header. */
+/**
+ * A TCP header. Its checksum is verified against the final destination,
+ * as for {@linkcode UdpLayer}.
+ */
 export interface TcpLayer {
+  /** Byte offset of the TCP header in the parsed bytes. */
+  offset: number;
   /** Source port. */
   sourcePort: number;
   /** Destination port. */
@@ -165,6 +221,12 @@ export interface TcpLayer {
   flags: TcpFlags;
   /** Receive window, unscaled. */
   window: number;
+  /** Header length in bytes (the data offset), options included. */
+  headerLength: number;
+  /** The raw option bytes, padding included: a view, not a copy. */
+  options: Uint8Array;
+  /** The maximum segment size option's value, when the header has one. */
+  mss?: number;
   /**
    * Whether the checksum (pseudo-header included) is correct. Always false
    * in the first fragment of a fragmented datagram.
@@ -198,7 +260,20 @@ export interface ParsedPacket {
    * header; for ARP it is empty.
    */
   payload: Uint8Array;
+  /** Byte offset of `payload` in the parsed bytes. */
+  payloadOffset: number;
 }
+
+/** Linux's protocol number for Novell raw 802.3 frames (`ETH_P_802_3`). */
+export const ETH_P_802_3 = 0x0001;
+/** Linux's protocol number for 802.2 LLC frames (`ETH_P_802_2`). */
+export const ETH_P_802_2 = 0x0004;
+/** The least type field value that is an EtherType, not an 802.3 length. */
+const MIN_ETHER_TYPE = 0x0600;
+const IPV4_OPTION_LSRR = 0x83;
+const IPV4_OPTION_SSRR = 0x89;
+/** ARP hardware type of Ethernet (RFC 826); 6, IEEE 802, is another. */
+const ARPHRD_ETHER = 1;
 
 function byteCount(count: number): string {
   return count === 1 ? "1 byte" : `${count} bytes`;
@@ -223,11 +298,16 @@ function invalid(what: string, offset: number, reason: string): RangeError {
 }
 
 /**
- * Decodes a packet into its layers: Ethernet (with 802.1Q tags), ARP,
- * IPv4, IPv6 (walking hop-by-hop, routing, fragment and destination options
- * headers), ICMP, ICMPv6, UDP and TCP. Checksums are verified, not
- * enforced: each layer reports `checksumValid`. Fragments other than the
- * first carry no transport header, so none is parsed for them.
+ * Decodes a packet into its layers: Ethernet (with 802.1Q tags; 802.3
+ * frames report their length field as `length`), ARP, IPv4, IPv6 (walking
+ * hop-by-hop, routing, fragment and destination options headers), ICMP,
+ * ICMPv6, UDP and TCP. Each layer gives its byte `offset` in `bytes`, and
+ * `payloadOffset` where the payload starts, so no header length needs to be
+ * hard-coded. Checksums are verified, not enforced: each layer reports
+ * `checksumValid`, computed against the final destination of a source
+ * route or routing header. Fragments other than the first carry no
+ * transport header, so none is parsed for them: in IPv6 the walk stops at
+ * their Fragment header, since what follows it is fragment data.
  *
  * @example Read the ports of a UDP datagram
  * ```ts
@@ -245,6 +325,27 @@ function invalid(what: string, offset: number, reason: string): RangeError {
  * // new TextDecoder().decode(payload) === "hello"
  * ```
  *
+ * @example Find the IP packet inside a VLAN-tagged frame
+ * ```ts
+ * import { buildEthernet, buildUdp, EtherType, parsePacket } from "@tuntap/tuntap/packet";
+ *
+ * const frame = buildEthernet({
+ *   destination: "02:00:00:00:00:02",
+ *   source: "02:00:00:00:00:01",
+ *   etherType: EtherType.IPV4,
+ *   vlan: 10,
+ *   payload: buildUdp({
+ *     source: "192.0.2.1",
+ *     destination: "192.0.2.2",
+ *     sourcePort: 1,
+ *     destinationPort: 2,
+ *   }),
+ * });
+ * const { ipv4, udp, payloadOffset } = parsePacket(frame, "ethernet");
+ * const packet = frame.subarray(ipv4!.offset); // ipv4.offset === 18
+ * // udp?.offset === 38, payloadOffset === 46
+ * ```
+ *
  * @param bytes The packet, starting at the link header (`"ethernet"`) or
  *   the IP header (`"ip"`, where the version nibble picks IPv4 or IPv6).
  * @param link What the packet starts with.
@@ -257,7 +358,7 @@ export function parsePacket(bytes: Uint8Array, link: LinkType): ParsedPacket {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError("Packet must be a Uint8Array");
   }
-  const packet: ParsedPacket = { payload: bytes };
+  const packet: ParsedPacket = { payload: bytes, payloadOffset: 0 };
   if (link === "ethernet") {
     parseEthernet(bytes, packet);
   } else if (link === "ip") {
@@ -267,6 +368,8 @@ export function parsePacket(bytes: Uint8Array, link: LinkType): ParsedPacket {
       `Link type must be "ip" or "ethernet", got ${String(link)}`,
     );
   }
+  // Every payload is a subarray of `bytes`, so the offsets tell where.
+  packet.payloadOffset = packet.payload.byteOffset - bytes.byteOffset;
   return packet;
 }
 
@@ -284,12 +387,22 @@ function parseEthernet(bytes: Uint8Array, packet: ParsedPacket): void {
     offset += 4;
   }
   const ethernet: EthernetLayer = {
+    offset: 0,
     destination: formatMacAt(bytes, 0),
     source: formatMacAt(bytes, 6),
     etherType,
   };
   if (vlan !== -1) ethernet.vlan = vlan;
   packet.ethernet = ethernet;
+  if (etherType < MIN_ETHER_TYPE) {
+    ethernet.length = etherType;
+    // Linux tells raw 802.3 (IPX right after the header) by its 0xffff.
+    ethernet.etherType = end - offset >= 2 && read16(bytes, offset) === 0xffff
+      ? ETH_P_802_3
+      : ETH_P_802_2;
+    packet.payload = bytes.subarray(offset, Math.min(offset + etherType, end));
+    return;
+  }
   switch (etherType) {
     case EtherType.IPV4:
       parseIPv4(bytes, offset, packet);
@@ -308,20 +421,22 @@ function parseEthernet(bytes: Uint8Array, packet: ParsedPacket): void {
 function parseArp(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
   const end = bytes.length;
   ensure("ARP header", offset, end, 8);
+  const hardwareType = read16(bytes, offset);
   const protocolType = read16(bytes, offset + 2);
   const hardwareLength = bytes[offset + 4];
   const protocolLength = bytes[offset + 5];
   // Only IPv4-over-MAC ARP has text forms for its addresses; anything else
   // is left as payload rather than rejected, since it is not malformed.
   if (
-    protocolType !== EtherType.IPV4 || hardwareLength !== 6 ||
-    protocolLength !== 4
+    hardwareType !== ARPHRD_ETHER || protocolType !== EtherType.IPV4 ||
+    hardwareLength !== 6 || protocolLength !== 4
   ) {
     packet.payload = bytes.subarray(offset);
     return;
   }
   ensure("ARP message", offset, end, 28);
   packet.arp = {
+    offset,
     operation: read16(bytes, offset + 6),
     senderMac: formatMacAt(bytes, offset + 8),
     senderIp: formatIPv4At(bytes, offset + 14),
@@ -369,6 +484,7 @@ function parseIPv4(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
   const moreFragments = (fragment & 0x2000) !== 0;
   const protocol = bytes[offset + 9];
   packet.ipv4 = {
+    offset,
     source: formatIPv4At(bytes, offset + 12),
     destination: formatIPv4At(bytes, offset + 16),
     protocol,
@@ -387,8 +503,43 @@ function parseIPv4(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
     packet.payload = bytes.subarray(start, stop);
     return;
   }
-  const addressSum = sumWords(bytes, offset + 12, offset + 20, 0);
+  const destination = headerLength > 20 ? sourceRouteDestination(bytes, offset, start) : -1;
+  const addressSum = destination === -1
+    ? sumWords(bytes, offset + 12, offset + 20, 0)
+    : sumWords(bytes, destination, destination + 4, sumWords(bytes, offset + 12, offset + 16, 0));
   parseTransport(bytes, start, stop, protocol, 4, addressSum, moreFragments, packet);
+}
+
+/**
+ * Where the final destination of an unfinished loose or strict source
+ * route (RFC 791) is, in the IPv4 options `bytes[offset + 20, end)`: the
+ * last address of the route data, which the sender's transport checksum
+ * covered. -1 when there is no such route or it is used up (the pointer is
+ * past the last address, so the header's destination is the final one).
+ * Malformed options end the search rather than throw: they do not make the
+ * packet unreadable.
+ */
+function sourceRouteDestination(bytes: Uint8Array, offset: number, end: number): number {
+  let cursor = offset + 20;
+  while (cursor < end) {
+    const type = bytes[cursor];
+    if (type === 0) return -1; // end of option list
+    if (type === 1) { // no operation
+      cursor++;
+      continue;
+    }
+    if (cursor + 1 >= end) return -1;
+    const length = bytes[cursor + 1];
+    if (length < 2 || cursor + length > end) return -1;
+    if ((type === IPV4_OPTION_LSRR || type === IPV4_OPTION_SSRR) && length >= 7) {
+      const pointer = bytes[cursor + 2];
+      // The pointer is 1-based within the option and names the next address.
+      if (pointer < 4 || pointer + 3 > length) return -1;
+      return cursor + 3 + 4 * (Math.floor((length - 3) / 4) - 1);
+    }
+    cursor += length;
+  }
+  return -1;
 }
 
 function parseIPv6(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
@@ -403,8 +554,9 @@ function parseIPv6(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
   const stop = offset + 40 + payloadLength;
   let nextHeader = bytes[offset + 6];
   let cursor = offset + 40;
-  let moreFragments = false;
-  let laterFragment = false;
+  let fragment: IPv6Fragment | undefined;
+  // Where the pseudo-header's destination is: moved by a routing header.
+  let destination = offset + 24;
   // Each extension header is at least 8 bytes long, so the walk ends.
   for (;;) {
     if (
@@ -420,38 +572,52 @@ function parseIPv6(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
       ensure(name, cursor, stop, 8);
       const length = (bytes[cursor + 1] + 1) * 8;
       ensure(name, cursor, stop, length);
+      if (nextHeader === IpProtocol.ROUTING) {
+        destination = routingDestination(bytes, cursor, length, destination);
+      }
       nextHeader = bytes[cursor];
       cursor += length;
     } else if (nextHeader === IpProtocol.FRAGMENT) {
       ensure("IPv6 fragment header", cursor, stop, 8);
-      const fragment = read16(bytes, cursor + 2);
-      if ((fragment & 0xfff8) !== 0) laterFragment = true;
-      if ((fragment & 1) !== 0) moreFragments = true;
+      const word = read16(bytes, cursor + 2);
+      fragment ??= {
+        offset: word & 0xfff8,
+        moreFragments: (word & 1) !== 0,
+        identification: read32(bytes, cursor + 4),
+      };
       nextHeader = bytes[cursor];
       cursor += 8;
+      // Past a later fragment's Fragment header comes data, not headers.
+      if ((word & 0xfff8) !== 0) break;
     } else {
       break;
     }
   }
   // Byte 1 holds the low traffic class nibble and the high flow label one.
   const split = bytes[offset + 1];
-  packet.ipv6 = {
+  const ipv6: IPv6Layer = {
+    offset,
     source: formatIPv6At(bytes, offset + 8),
     destination: formatIPv6At(bytes, offset + 24),
     nextHeader,
     hopLimit: bytes[offset + 7],
     payloadLength,
+    headerLength: cursor - offset,
     flowLabel: ((split & 0x0f) << 16) | read16(bytes, offset + 2),
     trafficClass: ((bytes[offset] & 0x0f) << 4) | (split >> 4),
   };
-  if (laterFragment) {
+  if (fragment !== undefined) ipv6.fragment = fragment;
+  packet.ipv6 = ipv6;
+  if (fragment !== undefined && fragment.offset !== 0) {
     packet.payload = bytes.subarray(cursor, stop);
     return;
   }
-  // With a routing header the pseudo-header should hold the final
-  // destination; such packets are rare enough on a TUN device that their
-  // checksums are simply reported against the header's destination.
-  const addressSum = sumWords(bytes, offset + 8, offset + 40, 0);
+  const addressSum = sumWords(
+    bytes,
+    destination,
+    destination + 16,
+    sumWords(bytes, offset + 8, offset + 24, 0),
+  );
   parseTransport(
     bytes,
     cursor,
@@ -459,9 +625,29 @@ function parseIPv6(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
     nextHeader,
     6,
     addressSum,
-    moreFragments,
+    fragment?.moreFragments ?? false,
     packet,
   );
+}
+
+/**
+ * Where the final destination is after the routing header of `length`
+ * bytes at `cursor` (RFC 8200 section 8.1): while segments are left, the
+ * last address of a type 0 or type 2 header, or the first (Segment List[0])
+ * of a segment routing header (type 4, RFC 8754). Other types (RPL's
+ * compressed addresses) keep `current`.
+ */
+function routingDestination(
+  bytes: Uint8Array,
+  cursor: number,
+  length: number,
+  current: number,
+): number {
+  const type = bytes[cursor + 2];
+  if (bytes[cursor + 3] === 0 || length < 24) return current;
+  if (type === 0 || type === 2) return cursor + 8 + 16 * (Math.floor((length - 8) / 16) - 1);
+  if (type === 4) return cursor + 8;
+  return current;
 }
 
 /**
@@ -491,6 +677,7 @@ function parseTransport(
     const payloadEnd = Math.min(start + length, stop);
     const checksum = read16(bytes, start + 6);
     packet.udp = {
+      offset: start,
       sourcePort: read16(bytes, start),
       destinationPort: read16(bytes, start + 2),
       length,
@@ -517,7 +704,8 @@ function parseTransport(
     }
     ensure("TCP header", start, stop, headerLength);
     const bits = bytes[start + 13];
-    packet.tcp = {
+    const tcp: TcpLayer = {
+      offset: start,
       sourcePort: read16(bytes, start),
       destinationPort: read16(bytes, start + 2),
       sequence: read32(bytes, start + 4),
@@ -533,6 +721,8 @@ function parseTransport(
         cwr: (bits & 0x80) !== 0,
       },
       window: read16(bytes, start + 14),
+      headerLength,
+      options: bytes.subarray(start + 20, start + headerLength),
       checksumValid: !fragmented &&
         finishChecksum(
             sumWords(
@@ -543,6 +733,9 @@ function parseTransport(
             ),
           ) === 0,
     };
+    const mss = findMss(bytes, start + 20, start + headerLength);
+    if (mss !== -1) tcp.mss = mss;
+    packet.tcp = tcp;
     packet.payload = bytes.subarray(start + headerLength, stop);
   } else if (
     (protocol === IpProtocol.ICMP && ipVersion === 4) ||
@@ -554,6 +747,7 @@ function parseTransport(
     // ICMPv4 has no pseudo-header; ICMPv6 has one like TCP and UDP.
     const initial = ipVersion === 4 ? 0 : addressSum + sumProtocolAndLength(protocol, stop - start);
     const icmp: IcmpLayer = {
+      offset: start,
       version: ipVersion,
       type,
       code: bytes[start + 1],
@@ -571,4 +765,27 @@ function parseTransport(
   } else {
     packet.payload = bytes.subarray(start, stop);
   }
+}
+
+/**
+ * The value of the first well-formed MSS option (kind 2, length 4) in the
+ * TCP options `bytes[start, end)`, or -1. A malformed option ends the
+ * search: the options are reported raw either way.
+ */
+function findMss(bytes: Uint8Array, start: number, end: number): number {
+  let cursor = start;
+  while (cursor < end) {
+    const kind = bytes[cursor];
+    if (kind === 0) return -1; // end of option list
+    if (kind === 1) { // no operation
+      cursor++;
+      continue;
+    }
+    if (cursor + 1 >= end) return -1;
+    const length = bytes[cursor + 1];
+    if (length < 2 || cursor + length > end) return -1;
+    if (kind === 2 && length === 4) return read16(bytes, cursor + 2);
+    cursor += length;
+  }
+  return -1;
 }

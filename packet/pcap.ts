@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { LinkType } from "./parse.ts";
+import { ETH_P_802_2, ETH_P_802_3, type LinkType } from "./parse.ts";
 
 /**
  * Where a {@linkcode PcapWriter} writes: a `WritableStream`, or an object
@@ -47,8 +47,17 @@ export interface PcapWriterOptions {
   linuxSll2?: boolean;
 }
 
-/** What a LINUX_SLL2 record says besides the packet; see {@linkcode PcapWriter.write}. */
+/**
+ * What a record says besides the packet; see {@linkcode PcapWriter.write}.
+ * All but `originalLength` are recorded in LINUX_SLL2 files only.
+ */
 export interface PcapPacketInfo {
+  /**
+   * The packet's length on the wire, when the bytes written were already
+   * cut short of it (as when copying a {@linkcode PcapRecord}); at least
+   * the length of the bytes. Default: the length of the bytes.
+   */
+  originalLength?: number;
   /**
    * `"out"`: the host sent the packet out of the interface; `"in"`: it came
    * in. Default `"in"`.
@@ -72,6 +81,12 @@ export interface PcapRecord {
    * what follows the 20-byte header.
    */
   bytes: Uint8Array;
+  /**
+   * The packet's length on the wire (the record's `orig_len`; in a
+   * LINUX_SLL2 file, less the 20-byte header, to compare with `bytes`).
+   * Larger than `bytes.length` when the capture cut the packet short.
+   */
+  originalLength: number;
   /** LINUX_SLL2 files only: `"out"` for packet type 4 (outgoing), else `"in"`. */
   direction?: "in" | "out";
   /** LINUX_SLL2 files only: the packet type (`sll_pkttype`), 0 to 4. */
@@ -96,7 +111,11 @@ export interface PcapHeader {
    * their own `protocol`.
    */
   link?: LinkType;
-  /** The largest number of bytes captured per packet. */
+  /**
+   * The largest number of bytes captured per packet, as the file says.
+   * Records longer than this are read anyway (up to 256 KiB), as libpcap,
+   * tshark and scapy do: some writers store a smaller value than they use.
+   */
   snapLength: number;
   /** Whether timestamps have nanosecond (rather than microsecond) fractions. */
   nanosecond: boolean;
@@ -121,10 +140,6 @@ const ARPHRD_ETHER = 1;
 const ARPHRD_NONE = 0xfffe;
 const PACKET_OUTGOING = 4;
 const ETHERNET_HEADER_LENGTH = 14;
-// ETH_P_802_3 and ETH_P_802_2, what Linux puts in sll_protocol for frames
-// whose type field is a length: Novell raw 802.3 (0xffff next), or LLC.
-const ETH_P_802_3 = 0x0001;
-const ETH_P_802_2 = 0x0004;
 const SNAP_LENGTH = 262144;
 const FILE_HEADER_LENGTH = 24;
 const RECORD_HEADER_LENGTH = 16;
@@ -209,8 +224,9 @@ export class PcapWriter {
    * @param bytes The packet, starting with the link header.
    * @param timestampNs Capture time in nanoseconds since the Unix epoch;
    *   defaults to now.
-   * @param info The direction and interface, recorded in a LINUX_SLL2 file
-   *   (ignored otherwise).
+   * @param info The original length of a packet already cut, and the
+   *   direction and interface, recorded in a LINUX_SLL2 file (ignored
+   *   otherwise).
    * @returns A promise settled when the sink has taken the record.
    * @throws {TypeError} If `bytes` is not a Uint8Array or the timestamp not
    *   a bigint.
@@ -235,6 +251,14 @@ export class PcapWriter {
           `timestampNs ${time} does not fit a pcap timestamp (0 to 2^32 seconds)`,
         );
       }
+      const original = info?.originalLength ?? bytes.length;
+      if (
+        !Number.isSafeInteger(original) || original < bytes.length || original > 0xffffffff
+      ) {
+        throw new RangeError(
+          `originalLength must be an integer from the packet's ${bytes.length} bytes to 2^32-1, got ${original}`,
+        );
+      }
       const sll2 = this.#linkType === LINKTYPE_LINUX_SLL2
         ? sll2Header(bytes, this.#link, info)
         : undefined;
@@ -248,7 +272,7 @@ export class PcapWriter {
       view.setUint32(0, Number(seconds), true);
       view.setUint32(4, Number(time % NS_PER_SECOND), true);
       view.setUint32(8, captured, true);
-      view.setUint32(12, prefix + payload.length, true);
+      view.setUint32(12, Math.min(prefix + original - (sll2?.skip ?? 0), 0xffffffff), true);
       const start = header + RECORD_HEADER_LENGTH;
       if (sll2) chunk.set(sll2.header, start);
       chunk.set(payload.subarray(0, captured - prefix), start + prefix);
@@ -468,10 +492,6 @@ export class PcapReader implements AsyncIterable<PcapRecord> {
       const header = await this.header();
       const little = header.littleEndian;
       const fractionNs = header.nanosecond ? 1n : 1000n;
-      // A zero snapshot length is what some writers store for "unlimited".
-      const limit = header.snapLength === 0
-        ? SNAP_LENGTH
-        : Math.min(header.snapLength, SNAP_LENGTH);
       for (;;) {
         const start = input.offset;
         const available = await input.fill(RECORD_HEADER_LENGTH);
@@ -485,13 +505,14 @@ export class PcapReader implements AsyncIterable<PcapRecord> {
         const seconds = view.getUint32(0, little);
         const fraction = view.getUint32(4, little);
         const captured = view.getUint32(8, little);
-        if (captured > limit) {
+        // The file's snapshot length is no bound: libpcap, tshark and scapy
+        // read longer records too, and scapy writes 65535 whatever it holds.
+        if (captured > SNAP_LENGTH) {
           throw new Error(
-            `Corrupt pcap record at byte offset ${start}: captured length ${captured} exceeds ${
-              limit === header.snapLength ? "the file's snapshot length" : "the 256 KiB limit"
-            } (${limit})`,
+            `Corrupt pcap record at byte offset ${start}: captured length ${captured} exceeds the 256 KiB limit (${SNAP_LENGTH})`,
           );
         }
+        const originalLength = view.getUint32(12, little);
         const have = await input.fill(captured);
         if (have < captured) {
           throw new Error(
@@ -501,7 +522,7 @@ export class PcapReader implements AsyncIterable<PcapRecord> {
         const timestampNs = BigInt(seconds) * NS_PER_SECOND + BigInt(fraction) * fractionNs;
         const bytes = input.take(captured);
         if (header.linkType !== LINKTYPE_LINUX_SLL2) {
-          yield { timestampNs, bytes };
+          yield { timestampNs, bytes, originalLength };
           continue;
         }
         if (captured < SLL2_HEADER_LENGTH) {
@@ -514,6 +535,7 @@ export class PcapReader implements AsyncIterable<PcapRecord> {
         yield {
           timestampNs,
           bytes: bytes.slice(SLL2_HEADER_LENGTH),
+          originalLength: Math.max(originalLength - SLL2_HEADER_LENGTH, 0),
           direction: packetType === PACKET_OUTGOING ? "out" : "in",
           packetType,
           interfaceIndex: sll2.getInt32(4),

@@ -43,6 +43,7 @@ Deno.test("a LINUX_SLL2 pcap of IP packets records the direction for tcpdump and
     {
       timestampNs: 1_000_000_001n,
       bytes: packet,
+      originalLength: packet.length,
       direction: "out",
       packetType: 4,
       interfaceIndex: 7,
@@ -51,6 +52,7 @@ Deno.test("a LINUX_SLL2 pcap of IP packets records the direction for tcpdump and
     {
       timestampNs: 2_000_000_002n,
       bytes: packet,
+      originalLength: packet.length,
       direction: "in",
       packetType: 0,
       interfaceIndex: 7,

@@ -110,6 +110,7 @@ kernelTest(
       assertEquals([ip.source, ip.destination], [local, remote]);
       if (layers.ipv4) assert(layers.ipv4.checksumValid);
       assertEquals(layers.icmp, {
+        offset: layers.ipv4 ? 20 : 40,
         version: layers.ipv4 ? 4 : 6,
         type: layers.ipv4 ? 8 : 128,
         code: 0,
@@ -148,6 +149,7 @@ kernelTest(
           assertStrictEquals(layers.ipv4.protocol, IpProtocol.UDP);
         }
         assertEquals(layers.udp, {
+          offset: layers.ipv4 ? 20 : 40,
           sourcePort: 40200,
           destinationPort: 40201,
           length: 8 + message.length,
@@ -292,11 +294,13 @@ kernelTest(
 
     const { layers: arp } = await readParsed(tap, (p) => p.arp?.targetIp === "198.51.100.2");
     assertEquals(arp.ethernet, {
+      offset: 0,
       destination: "ff:ff:ff:ff:ff:ff",
       source: mac,
       etherType: EtherType.ARP,
     });
     assertEquals(arp.arp, {
+      offset: 14,
       operation: 1,
       senderMac: mac,
       senderIp: "198.51.100.1",
@@ -310,6 +314,7 @@ kernelTest(
       (p) => p.icmp?.type === 135 && formatIp(p.payload.subarray(0, 16)) === "2001:db8:1::2",
     );
     assertEquals(layers.ethernet, {
+      offset: 0,
       destination: "33:33:ff:00:00:02",
       source: mac,
       etherType: EtherType.IPV6,
@@ -317,7 +322,7 @@ kernelTest(
     assertStrictEquals(layers.ipv6!.source, "2001:db8:1::1");
     assertStrictEquals(layers.ipv6!.destination, "ff02::1:ff00:2");
     assertStrictEquals(layers.ipv6!.hopLimit, 255);
-    assertEquals(layers.icmp, { version: 6, type: 135, code: 0, checksumValid: true });
+    assertEquals(layers.icmp, { offset: 54, version: 6, type: 135, code: 0, checksumValid: true });
     // Option 1, one 8-byte unit: the source link-layer address.
     assertEquals([...layers.payload.subarray(16, 18)], [1, 1]);
     assertStrictEquals(formatMac(layers.payload.subarray(18, 24)), mac);

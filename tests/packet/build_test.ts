@@ -39,6 +39,7 @@ function expectedIp(
   if (pair.family === 4) {
     return {
       ipv4: {
+        offset: 0,
         source: pair.source,
         destination: pair.destination,
         protocol,
@@ -55,16 +56,47 @@ function expectedIp(
   }
   return {
     ipv6: {
+      offset: 0,
       source: pair.source,
       destination: pair.destination,
       nextHeader: protocol,
       hopLimit: hops,
       payloadLength: segmentLength,
+      headerLength: 40,
       flowLabel: 0,
       trafficClass: 0,
     },
   };
 }
+
+function ipHeaderLength(pair: AddressPair): number {
+  return pair.family === 4 ? 20 : 40;
+}
+
+/** Well-formed TCP options, as raw bytes, with the first MSS among them. */
+const tcpOptionList: fc.Arbitrary<{ bytes: Uint8Array; mss?: number }> = fc
+  .array(
+    fc.oneof(
+      fc.constant([1]),
+      fc.integer({ min: 0, max: 0xffff }).map((mss) => [2, 4, mss >> 8, mss & 0xff]),
+      fc.integer({ min: 0, max: 14 }).map((shift) => [3, 3, shift]),
+      fc.constant([4, 2]),
+      fc.tuple(uint32, uint32).map(([value, echo]) => [
+        8,
+        10,
+        ...[value, echo].flatMap((n) => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]),
+      ]),
+    ),
+    { maxLength: 6 },
+  )
+  .filter((options) => options.flat().length <= 40)
+  .map((options) => {
+    const mss = options.find((option) => option[0] === 2);
+    return {
+      bytes: Uint8Array.from(options.flat()),
+      ...(mss === undefined ? {} : { mss: (mss[2] << 8) | mss[3] }),
+    };
+  });
 
 const flagsArbitrary: fc.Arbitrary<Partial<TcpFlags>> = fc.record(
   {
@@ -100,12 +132,14 @@ Deno.test("buildUdp then parsePacket gives back every field, for IPv4 and IPv6",
         assertEquals(parsePacket(packet, "ip"), {
           ...expectedIp(pair, 17, 8 + data.length, hops),
           udp: {
+            offset: ipHeaderLength(pair),
             sourcePort,
             destinationPort,
             length: 8 + data.length,
             checksumValid: true,
           },
           payload: data,
+          payloadOffset: ipHeaderLength(pair) + 8,
         });
       },
     ),
@@ -126,21 +160,32 @@ Deno.test("buildTcp then parsePacket gives back every field, for IPv4 and IPv6",
         flags: flagsArbitrary,
         data: fc.option(payload, { nil: undefined }),
         hops: fc.option(ttl, { nil: undefined }),
+        tcpOptions: fc.option(tcpOptionList, { nil: undefined }),
       }),
       (input) => {
-        const { pair, data, hops, ...fields } = input;
+        const { pair, data, hops, tcpOptions, ...fields } = input;
         const packet = buildTcp({
           ...fields,
           source: pair.sourceBytes,
           destination: pair.destinationBytes,
           payload: data,
           ttl: hops,
+          options: tcpOptions?.bytes,
         });
         const bytes = data ?? new Uint8Array(0);
         const flags = input.flags;
+        // The builder pads the options with zeros to whole words.
+        const headerLength = 20 + Math.ceil((tcpOptions?.bytes.length ?? 0) / 4) * 4;
+        const options = new Uint8Array(headerLength - 20);
+        options.set(tcpOptions?.bytes ?? []);
+        const ip = ipHeaderLength(pair);
         assertEquals(parsePacket(packet, "ip"), {
-          ...expectedIp(pair, 6, 20 + bytes.length, hops),
+          ...expectedIp(pair, 6, headerLength + bytes.length, hops),
           tcp: {
+            offset: ip,
+            headerLength,
+            options,
+            ...(tcpOptions?.mss === undefined ? {} : { mss: tcpOptions.mss }),
             sourcePort: input.sourcePort,
             destinationPort: input.destinationPort,
             sequence: input.sequence,
@@ -159,6 +204,7 @@ Deno.test("buildTcp then parsePacket gives back every field, for IPv4 and IPv6",
             checksumValid: true,
           },
           payload: bytes,
+          payloadOffset: ip + headerLength,
         });
       },
     ),
@@ -187,6 +233,7 @@ Deno.test("buildIcmpEcho then parsePacket gives back every field, requests and r
         assertEquals(parsePacket(packet, "ip"), {
           ...expectedIp(pair, v4 ? 1 : 58, 8 + data.length),
           icmp: {
+            offset: ipHeaderLength(pair),
             version: pair.family,
             type: v4 ? (reply ? 0 : 8) : (reply ? 129 : 128),
             code: 0,
@@ -195,6 +242,7 @@ Deno.test("buildIcmpEcho then parsePacket gives back every field, requests and r
             sequence,
           },
           payload: data,
+          payloadOffset: ipHeaderLength(pair) + 8,
         });
       },
     ),
@@ -371,6 +419,7 @@ Deno.test("icmpEchoReply swaps the addresses and keeps identifier, sequence and 
       assertEquals(reply, {
         ...expectedIp(swapped, v4 ? 1 : 58, 8 + data.length),
         icmp: {
+          offset: ipHeaderLength(pair),
           version: pair.family,
           type: v4 ? 0 : 129,
           code: 0,
@@ -379,6 +428,7 @@ Deno.test("icmpEchoReply swaps the addresses and keeps identifier, sequence and 
           sequence,
         },
         payload: data,
+        payloadOffset: ipHeaderLength(pair) + 8,
       });
     }),
     { numRuns: NUM_RUNS },
@@ -432,12 +482,14 @@ Deno.test("buildEthernet then parsePacket gives back addresses, EtherType, VLAN 
         const mac = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
         assertEquals(parsed, {
           ethernet: {
+            offset: 0,
             destination: mac(destination),
             source: mac(source),
             etherType,
             ...(vlan === undefined ? {} : { vlan }),
           },
           payload: data,
+          payloadOffset: vlan === undefined ? 14 : 18,
         });
       },
     ),
@@ -465,6 +517,7 @@ Deno.test("buildArp then parsePacket gives back every ARP field", () => {
         const { arp } = parsePacket(frame, "ethernet");
         const mac = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
         assertEquals(arp, {
+          offset: 14,
           operation,
           senderMac: mac(senderMac),
           senderIp: [...senderIp].join("."),
@@ -529,4 +582,21 @@ Deno.test("builders copy the payload, so later changes to the caller's buffer do
   data[0] = 99;
   assertEquals([...parsePacket(packet, "ip").payload], [1, 2, 3]);
   assert(parsePacket(packet, "ip").udp?.checksumValid);
+});
+
+Deno.test("buildTcp pads options with zeros to whole words and rejects more than 40 bytes", () => {
+  const base = {
+    source: "192.0.2.1",
+    destination: "192.0.2.2",
+    sourcePort: 1,
+    destinationPort: 2,
+    sequence: 0,
+    flags: { syn: true },
+  };
+  const packet = buildTcp({ ...base, options: Uint8Array.of(3, 3, 7) });
+  assertStrictEquals(packet[32] >> 4, 6);
+  assertEquals([...packet.subarray(40, 44)], [3, 3, 7, 0]);
+  assertStrictEquals(buildTcp({ ...base, options: new Uint8Array(40) }).length, 80);
+  assertThrows(() => buildTcp({ ...base, options: new Uint8Array(41) }), RangeError);
+  assertThrows(() => buildTcp({ ...base, options: [2, 4] as unknown as Uint8Array }), TypeError);
 });

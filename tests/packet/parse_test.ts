@@ -370,13 +370,16 @@ Deno.test("IPv6 hop-by-hop, routing and destination options headers are walked t
   const parsed = parsePacket(packet, "ip");
   assertStrictEquals(parsed.ipv6?.nextHeader, 17);
   assertStrictEquals(parsed.ipv6?.payloadLength, 108 + 32);
+  assertStrictEquals(parsed.ipv6?.headerLength, 40 + 32);
   assertEquals(parsed.udp, {
+    offset: 72,
     sourcePort: 40000,
     destinationPort: 5000,
     length: 108,
     checksumValid: true,
   });
   assertStrictEquals(parsed.payload.length, 100);
+  assertStrictEquals(parsed.payloadOffset, 80);
 });
 
 Deno.test("IPv6 fragments: the first has its transport header parsed, later ones do not", () => {
@@ -388,6 +391,7 @@ Deno.test("IPv6 fragments: the first has its transport header parsed, later ones
   // The checksum covers data that is in the other fragments.
   assertStrictEquals(parsedFirst.udp?.checksumValid, false);
   assertStrictEquals(parsedFirst.payload.length, 40);
+  assertEquals(parsedFirst.ipv6?.fragment, { offset: 0, moreFragments: true, identification: 42 });
 
   const later = withExtensions(whole.subarray(0, 40), [[44, [0, 0x00, 48, 0, 0, 0, 42]]]);
   const rest = concat(later, whole.subarray(40 + 48));
@@ -395,6 +399,11 @@ Deno.test("IPv6 fragments: the first has its transport header parsed, later ones
   const parsedLater = parsePacket(rest, "ip");
   assertStrictEquals(parsedLater.ipv6?.nextHeader, 17);
   assertStrictEquals(parsedLater.udp, undefined);
+  assertEquals(parsedLater.ipv6?.fragment, {
+    offset: 48,
+    moreFragments: false,
+    identification: 42,
+  });
   assertEquals([...parsedLater.payload], [...whole.subarray(88)]);
 });
 
@@ -506,8 +515,14 @@ Deno.test("unknown transports and EtherTypes leave their bytes as the payload", 
     payload: new Uint8Array([1, 2, 3]),
   });
   assertEquals(parsePacket(lldp, "ethernet"), {
-    ethernet: { destination: "01:80:c2:00:00:0e", source: "02:00:00:00:00:01", etherType: 0x88cc },
+    ethernet: {
+      offset: 0,
+      destination: "01:80:c2:00:00:0e",
+      source: "02:00:00:00:00:01",
+      etherType: 0x88cc,
+    },
     payload: new Uint8Array([1, 2, 3]),
+    payloadOffset: 14,
   });
 });
 
@@ -539,6 +554,7 @@ Deno.test("ICMP messages other than echo carry no identifier or sequence", () =>
   unreachable[22] = checksum >> 8;
   unreachable[23] = checksum & 0xff;
   assertEquals(parsePacket(unreachable, "ip").icmp, {
+    offset: 20,
     version: 4,
     type: 3,
     code: 1,

@@ -58,7 +58,7 @@ Deno.test("summarize describes ICMP and ICMPv6 echo with id and sequence", () =>
   });
   assertStrictEquals(
     summarize(request, "ip"),
-    "IP6 2001:db8::1 > 2001:db8::2: ICMP6, echo request, id 7, seq 1",
+    "IP6 2001:db8::1 > 2001:db8::2: ICMP6, echo request, id 7, seq 1, length 8",
   );
 });
 
@@ -135,7 +135,8 @@ Deno.test("summarize describes TCP with tcpdump's flag letters, sequence range a
       }),
       "ip",
     ),
-    "IP 192.0.2.1.40000 > 192.0.2.2.80: Flags [FRUEW], seq 5, win 65535, length 0",
+    // tcpdump prints the urgent pointer whenever URG is set.
+    "IP 192.0.2.1.40000 > 192.0.2.2.80: Flags [FRUEW], seq 5, win 65535, urg 0, length 0",
   );
   assertMatch(
     summarize(buildTcp({ ...base, sequence: 5, flags: {} }), "ip"),
