@@ -29,6 +29,7 @@ import {
 import { buildUdp } from "../packet/mod.ts";
 import { renderChart } from "./chart.ts";
 import { forwardCases, latencyCases } from "./forward.ts";
+import { tunnelCases } from "./tunnel.ts";
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const decoder = new TextDecoder();
@@ -529,6 +530,7 @@ async function main(): Promise<number> {
       ["read and write", () => packetCases(binary, options)],
       ["forward", forwardCases],
       ["latency", latencyCases],
+      ["tunnel", tunnelCases],
     ];
     const runOptions: RunOptions = {
       rounds: options.rounds,

@@ -49,6 +49,7 @@ kernelTest(
       assertEquals(names.slice(0, packetCases.length), packetCases);
       assert(names.some((n) => n.startsWith("forward ")), `no forward case in ${names}`);
       assert(names.some((n) => n.startsWith("latency ")), `no latency case in ${names}`);
+      assert(names.some((n) => n.startsWith("tunnel ")), `no tunnel case in ${names}`);
       assertEquals(new Set(names).size, names.length, "case names repeat");
       for (const c of report.cases) {
         assert(stdout.includes(`| ${c.name} `), `the table lacks ${c.name}`);

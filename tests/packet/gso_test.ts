@@ -5,8 +5,10 @@ import {
   buildTcp,
   buildUdp,
   groCoalesce,
+  groCoalesceInto,
   GSO_MAX_PACKET_SIZE,
   gsoSplit,
+  gsoSplitInto,
   parsePacket,
   parseVirtioNetHeader,
   pseudoHeaderSum,
@@ -631,4 +633,95 @@ Deno.test("gsoSplit refuses malformed packets", () => {
   assertThrows(() => gsoSplit(tcp4, null as never, 1500), TypeError);
   assertThrows(() => gsoSplit(tcp4, header(tcp4), "1500" as never), TypeError);
   assertThrows(() => gsoSplit(tcp4, header(tcp4), 0), RangeError);
+});
+
+Deno.test("gsoSplitInto writes back to back exactly the packets gsoSplit returns, at any alignment", () => {
+  const plain = fc.record({ v6: fc.boolean(), size: fc.nat(3000), seq: fc.nat() }).map((
+    { v6, size, seq },
+  ) => {
+    const packet = tcpSegment({ v6, size, sequence: seq });
+    const header = { ...offloadHeader(packet, 0), gsoType: VirtioNetGsoType.NONE, gsoSize: 0 };
+    return { packet: partialChecksum(packet), header, mtu: 1500 };
+  });
+  const cases = fc.oneof(superPacket(6), superPacket(17), plain);
+  // Odd starts put the 32-bit words of the checksum at every parity.
+  fc.assert(
+    fc.property(cases, fc.nat(7), ({ packet, header, mtu }, start) => {
+      const expected = gsoSplit(packet, header, mtu);
+      const total = expected.reduce((sum, segment) => sum + segment.length, 0);
+      const backing = new Uint8Array(start + total + 16).fill(0xee);
+      const out = backing.subarray(start);
+      const sizes = new Uint32Array(expected.length);
+      const count = gsoSplitInto(packet, header, mtu, out, sizes);
+      assertStrictEquals(count, expected.length);
+      let at = 0;
+      expected.forEach((segment, i) => {
+        assertStrictEquals(sizes[i], segment.length);
+        if (i < count - 1) assertStrictEquals(sizes[i], sizes[0], "one size but the last's");
+        assertEquals(out.subarray(at, at + segment.length), segment);
+        at += segment.length;
+      });
+      assert(out.subarray(at).every((byte) => byte === 0xee), "nothing written past the end");
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+Deno.test("gsoSplitInto refuses an out or sizes too small for the split and writes nothing", () => {
+  const packet = partialChecksum(tcpSegment({ sequence: 0, size: 3000 }));
+  const header = offloadHeader(packet, 1000);
+  const out = new Uint8Array(3119);
+  const sizes = new Uint32Array(3);
+  assertThrows(() => gsoSplitInto(packet, header, 1500, out, sizes), {
+    name: "RangeError",
+    message: /3 packets of 3120 bytes in all do not fit 3119 bytes/,
+  });
+  assertThrows(
+    () => gsoSplitInto(packet, header, 1500, new Uint8Array(3120), new Uint32Array(2)),
+    { name: "RangeError", message: /3 packets do not fit 2 sizes/ },
+  );
+  assert(out.every((byte) => byte === 0) && sizes.every((size) => size === 0));
+  assertThrows(() => gsoSplitInto(packet, header, 1500, [] as never, sizes), TypeError);
+  assertStrictEquals(gsoSplitInto(packet, header, 1500, new Uint8Array(3120), sizes), 3);
+});
+
+Deno.test("groCoalesceInto writes back to back exactly the buffers groCoalesce returns", () => {
+  fc.assert(
+    fc.property(traffic, (packets) => {
+      const expected = groCoalesce(packets);
+      const total = expected.reduce((sum, write) => sum + write.length, 0);
+      // Stale bytes everywhere: every header byte must be written, zeros included.
+      const out = new Uint8Array(total + 16).fill(0xee);
+      const sizes = new Uint32Array(expected.length);
+      assertStrictEquals(groCoalesceInto(packets, out, sizes), expected.length);
+      let at = 0;
+      expected.forEach((write, i) => {
+        assertStrictEquals(sizes[i], write.length);
+        assertEquals(out.subarray(at, at + write.length), write);
+        at += write.length;
+      });
+      assert(out.subarray(at).every((byte) => byte === 0xee), "nothing written past the end");
+      assert(total <= packets.reduce((sum, packet) => sum + packet.length + 10, 0));
+    }),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+Deno.test("groCoalesceInto refuses an out or sizes too small for the writes and writes nothing", () => {
+  const stream = tcpStream(3, 1000);
+  const out = new Uint8Array(10 + 40 + 2999);
+  const sizes = new Uint32Array(1);
+  assertThrows(() => groCoalesceInto(stream, out, sizes), {
+    name: "RangeError",
+    message: /1 writes of 3050 bytes in all do not fit 3049 bytes/,
+  });
+  const alone = [tcpSegment({ sequence: 0, size: 10, flags: { syn: true } }), ...stream];
+  assertThrows(() => groCoalesceInto(alone, new Uint8Array(5000), sizes), {
+    name: "RangeError",
+    message: /2 writes do not fit 1 sizes/,
+  });
+  assert(out.every((byte) => byte === 0) && sizes[0] === 0);
+  assertThrows(() => groCoalesceInto(stream, "out" as never, sizes), TypeError);
+  assertThrows(() => groCoalesceInto("packets" as never, out, sizes), TypeError);
+  assertStrictEquals(groCoalesceInto(stream, new Uint8Array(3050), sizes), 1);
 });
