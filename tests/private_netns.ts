@@ -88,10 +88,13 @@ function namespaceUnavailable(): string | undefined {
 
 // Runs inside the new namespaces: a sysfs of this namespace, lo up, and a
 // shared directory an unprivileged uid can use. The mounts vanish with the
-// mount namespace.
+// mount namespace. /run is the machine's own tmpfs: without a tmpfs of our
+// own on /run/netns, the files of the namespaces `ip netns add` names would
+// outlive the run there.
 const insideScript = `
 set -e
 mount -t sysfs sysfs /sys
+mkdir -p /run/netns && mount -t tmpfs -o mode=755 tmpfs /run/netns
 ip link set lo up
 shared=$(mktemp -d /tmp/tuntap-shared.XXXXXX)
 chmod 755 "$shared"
