@@ -25,9 +25,9 @@
  */
 
 import { type BenchCase, benchCase, isSelected, type RunOptions } from "./bench_case.ts";
+import { addNamespace, quietly, run, runFor, Service } from "./processes.ts";
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const decoder = new TextDecoder();
 
 /** The namespaces' and devices' names; the bench has a network namespace of its own. */
 const LEFT = `tuntap-bench-left-${Deno.pid}`;
@@ -89,99 +89,6 @@ function profile(options: RunOptions): { iperf: string[]; pings: number; warmup:
   return { iperf: ["-t", "2", "-O", "1"], pings: 20_000, warmup: 2_000 };
 }
 
-/** Runs a command to its end; its stdout, or a failure with its stderr. */
-function run(command: string, ...args: string[]): string {
-  const output = new Deno.Command(command, { args, stdin: "null" }).outputSync();
-  if (!output.success) {
-    const stderr = decoder.decode(output.stderr).trim();
-    throw new Error(`${command} ${args.join(" ")} failed: ${stderr}`);
-  }
-  return decoder.decode(output.stdout);
-}
-
-/** Like {@linkcode run}, but killed (and failing) after `seconds`, without blocking the loop. */
-async function runFor(seconds: number, command: string, ...args: string[]): Promise<string> {
-  const output = await new Deno.Command(command, {
-    args,
-    stdin: "null",
-    signal: AbortSignal.timeout(seconds * 1000),
-  }).output();
-  if (!output.success) {
-    const stderr = decoder.decode(output.stderr).trim();
-    const stdout = decoder.decode(output.stdout).trim().slice(-2000);
-    throw new Error(`${command} ${args.join(" ")} failed (${output.code}): ${stderr}${stdout}`);
-  }
-  return decoder.decode(output.stdout);
-}
-
-/** A long-running process of the benchmark: waited for by a line, stopped by a signal. */
-class Service {
-  readonly #child: Deno.ChildProcess;
-  readonly #lines: string[] = [];
-  readonly #stderr: Promise<string>;
-  readonly #status: Promise<Deno.CommandStatus>;
-  #exited = false;
-
-  constructor(readonly what: string, command: string, args: string[]) {
-    this.#child = new Deno.Command(command, {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#status = this.#child.status.finally(() => this.#exited = true);
-    this.#stderr = new Response(this.#child.stderr).text();
-    this.#collect();
-  }
-
-  async #collect(): Promise<void> {
-    let partial = "";
-    for await (const text of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
-      const parts = (partial + text).split("\n");
-      partial = parts.pop()!;
-      this.#lines.push(...parts);
-    }
-  }
-
-  /** Waits up to `seconds` for a line of stdout matching `pattern`. */
-  async line(pattern: RegExp, seconds = 30): Promise<void> {
-    const deadline = Date.now() + seconds * 1000;
-    while (Date.now() < deadline) {
-      if (this.#lines.some((line) => pattern.test(line))) return;
-      if (this.#exited) break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    await this.stop();
-    throw new Error(
-      `${this.what} printed no line matching ${pattern}:\n` +
-        `${this.#lines.join("\n")}\n${await this.#stderr}`,
-    );
-  }
-
-  /** Fails with its stderr if it has exited on its own. */
-  async check(): Promise<void> {
-    if (!this.#exited) return;
-    const { code } = await this.#status;
-    throw new Error(`${this.what} exited with ${code}: ${await this.#stderr}`);
-  }
-
-  /** SIGTERM, then SIGKILL if it is still there 5 seconds later. */
-  async stop(): Promise<void> {
-    const kill = (signal: Deno.Signal) => {
-      try {
-        if (!this.#exited) this.#child.kill(signal);
-      } catch {
-        // It exited between the check and the kill.
-      }
-    };
-    kill("SIGTERM");
-    const timer = setTimeout(() => kill("SIGKILL"), 5000);
-    await this.#status;
-    clearTimeout(timer);
-    await this.#stderr;
-  }
-}
-
 /** Compiles `forward.c` into a temporary directory; returns the binary and the directory. */
 function compile(): { binary: string; directory: string } {
   const directory = Deno.makeTempDirSync({ prefix: "tuntap-forward-" });
@@ -190,17 +97,8 @@ function compile(): { binary: string; directory: string } {
   return { binary, directory };
 }
 
-/** A named network namespace with `lo` up and IPv6 off, so nothing but the test crosses it. */
-function addNamespace(name: string): void {
-  run("ip", "netns", "add", name);
-  run("ip", "-n", name, "link", "set", "lo", "up");
-  for (const conf of ["all", "default"]) {
-    run("ip", "netns", "exec", name, "sysctl", "-qw", `net.ipv6.conf.${conf}.disable_ipv6=1`);
-  }
-}
-
 function removeNamespace(name: string): void {
-  new Deno.Command("ip", { args: ["netns", "del", name], stderr: "null" }).outputSync();
+  quietly("ip", "netns", "del", name);
 }
 
 /**
@@ -252,14 +150,14 @@ async function forwardOnce(
         variant.offload ? "1" : "0",
       ];
       forwarder = new Service("the C forwarder", binary, args);
-      await forwarder.line(/^ready$/);
+      await forwarder.line(/^ready$/m);
     } else {
       const args = ["run", "--allow-ffi", "--allow-read", `${root}/examples/forward.ts`];
       args.push(DEVICE_A, DEVICE_B, "--quiet");
       if (variant.offload) args.push("--offload");
       if (variant.queues > 0) args.push("--queues", String(variant.queues));
       forwarder = new Service("examples/forward.ts", Deno.execPath(), args);
-      await forwarder.line(/^ready /);
+      await forwarder.line(/^ready /m);
     }
     const settings = { mtu: variant.mtu };
     placeDevice(DEVICE_A, LEFT, { ...settings, address: LEFT_ADDRESS, route: "198.18.1.0/24" });
@@ -373,7 +271,7 @@ async function pingPongOnce(
       if (responder.busyPoll > 0) args.push("--busy-poll", String(responder.busyPoll));
       pong = new Service("bench/ts_pong.ts", Deno.execPath(), args);
     }
-    await pong.line(/^ready$/);
+    await pong.line(/^ready$/m);
     placeDevice(DEVICE_PONG, PONG, { address: PONG_ADDRESS, mtu: 1500 });
     const output = await runFor(
       60,

@@ -25,6 +25,7 @@
  */
 
 import { type BenchCase, benchCase, isSelected, type RunOptions } from "./bench_case.ts";
+import { addNamespace, quietly, run, Service } from "./processes.ts";
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const decoder = new TextDecoder();
@@ -71,135 +72,10 @@ function iperfArgs(options: RunOptions): string[] {
   return ["-t", "3", "-O", "1"];
 }
 
-function run(command: string, ...args: string[]): string {
-  const output = new Deno.Command(command, { args, stdin: "null" }).outputSync();
-  if (!output.success) {
-    const stderr = decoder.decode(output.stderr).trim();
-    throw new Error(`${command} ${args.join(" ")} failed: ${stderr}`);
-  }
-  return decoder.decode(output.stdout);
-}
-
-function quietly(command: string, ...args: string[]): void {
-  new Deno.Command(command, { args, stdin: "null", stdout: "null", stderr: "null" }).outputSync();
-}
-
-/**
- * A process run in a named network namespace (`ip netns exec`), waited on
- * by what it prints, stopped by SIGTERM. `tests/udp_tunnel_example_test.ts`
- * runs the example's two ends with it too.
- *
- * @example Run a command in a namespace until it prints "ready"
- * ```ts ignore
- * import { NamespaceProcess } from "./tunnel.ts";
- *
- * const server = new NamespaceProcess("iperf3 -s", "right", ["iperf3", "-s", "-1"]);
- * await server.line(/Server listening/);
- * console.log(await server.stop());
- * ```
- */
-export class NamespaceProcess {
-  readonly #child: Deno.ChildProcess;
-  readonly #stdout: Promise<string>;
-  readonly #stderr: Promise<string>;
-  #text = "";
-  #exited = false;
-
-  constructor(readonly what: string, namespace: string, args: string[]) {
-    this.#child = new Deno.Command("ip", {
-      args: ["netns", "exec", namespace, ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#child.status.then(() => this.#exited = true);
-    this.#stdout = this.#collect(this.#child.stdout);
-    this.#stderr = new Response(this.#child.stderr).text();
-  }
-
-  async #collect(stdout: ReadableStream<Uint8Array>): Promise<string> {
-    for await (const text of stdout.pipeThrough(new TextDecoderStream())) this.#text += text;
-    return this.#text;
-  }
-
-  /** Waits up to `seconds` for stdout to match `pattern`. */
-  async line(pattern: RegExp, seconds = 30): Promise<void> {
-    for (let i = 0; i < seconds * 50; i++) {
-      if (pattern.test(this.#text)) return;
-      if (this.#exited) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    await this.stop();
-    throw new Error(`${this.what} printed no ${pattern}:\n${this.#text}\n${await this.#stderr}`);
-  }
-
-  /** Fails with its stderr if it exited on its own. */
-  async check(): Promise<void> {
-    if (!this.#exited) return;
-    throw new Error(`${this.what} exited early: ${await this.#stderr}`);
-  }
-
-  /** The exit code and stderr, once it has exited. */
-  async status(): Promise<{ code: number; stderr: string }> {
-    const { code } = await this.#child.status;
-    await this.#stdout;
-    return { code, stderr: await this.#stderr };
-  }
-
-  /** What it printed so far. */
-  get output(): string {
-    return this.#text;
-  }
-
-  /** Sends `signal` (SIGTERM by default), then SIGKILL 5 s later; its stdout. */
-  async stop(signal: Deno.Signal = "SIGTERM"): Promise<string> {
-    const kill = (signal: Deno.Signal) => {
-      try {
-        if (!this.#exited) this.#child.kill(signal);
-      } catch {
-        // It exited between the check and the kill.
-      }
-    };
-    kill(signal);
-    const timer = setTimeout(() => kill("SIGKILL"), 5000);
-    await this.#child.status;
-    clearTimeout(timer);
-    await this.#stderr;
-    return await this.#stdout;
-  }
-}
-
 function setUp(): void {
-  for (const namespace of [LEFT, RIGHT]) {
-    run("ip", "netns", "add", namespace);
-    run("ip", "-n", namespace, "link", "set", "lo", "up");
-    // Only the benchmark's packets: no router solicitations or MLD.
-    for (const conf of ["all", "default"]) {
-      run(
-        "ip",
-        "netns",
-        "exec",
-        namespace,
-        "sysctl",
-        "-qw",
-        `net.ipv6.conf.${conf}.disable_ipv6=1`,
-      );
-    }
-  }
-  run(
-    "ip",
-    "link",
-    "add",
-    `${VETH}0`,
-    "netns",
-    LEFT,
-    "type",
-    "veth",
-    "peer",
-    `${VETH}1`,
-    "netns",
-    RIGHT,
-  );
+  for (const namespace of [LEFT, RIGHT]) addNamespace(namespace);
+  run("ip", "link", "add", `${VETH}0`, "netns", LEFT, "type", "veth", "peer", `${VETH}1`);
+  run("ip", "link", "set", `${VETH}1`, "netns", RIGHT);
   [LEFT, RIGHT].forEach((namespace, i) => {
     run("ip", "-n", namespace, "addr", "add", `${OUTER[i]}/30`, "dev", `${VETH}${i}`);
     run("ip", "-n", namespace, "link", "set", `${VETH}${i}`, "up");
@@ -234,11 +110,11 @@ function tunnelCommand(tunnel: Tunnel, i: number, binary: string): string[] {
 
 /** One iperf3 run through a fresh pair of tunnels; Gbit/s. */
 async function tunnelOnce(tunnel: Tunnel, binary: string, iperf: string[]): Promise<number> {
-  const ends: NamespaceProcess[] = [];
-  let server: NamespaceProcess | undefined;
+  const ends: Service[] = [];
+  let server: Service | undefined;
   try {
     for (const [i, namespace] of [LEFT, RIGHT].entries()) {
-      const end = new NamespaceProcess(
+      const end = Service.inNamespace(
         `the ${tunnel} tunnel`,
         namespace,
         tunnelCommand(tunnel, i, binary),
@@ -249,7 +125,7 @@ async function tunnelOnce(tunnel: Tunnel, binary: string, iperf: string[]): Prom
         run("ip", "-n", namespace, "addr", "add", `${INNER[i]}/30`, "dev", DEVICE);
       }
     }
-    server = new NamespaceProcess("iperf3 -s", RIGHT, [
+    server = Service.inNamespace("iperf3 -s", RIGHT, [
       "iperf3",
       "-s",
       "-1",

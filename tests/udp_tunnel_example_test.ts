@@ -5,14 +5,14 @@
  */
 import { assert, assertMatch, assertStrictEquals } from "./assert.ts";
 import { kernelTest, type Namespace, namespace, uniqueName, within } from "./kernel.ts";
-import { NamespaceProcess } from "../bench/tunnel.ts";
+import { Service } from "../bench/processes.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
 interface Tunnel extends AsyncDisposable {
   left: Namespace;
   right: Namespace;
-  ends: NamespaceProcess[];
+  ends: Service[];
 }
 
 /**
@@ -25,7 +25,7 @@ async function startTunnel(
 ): Promise<Tunnel> {
   const left = namespace("utl");
   const right = namespace("utr");
-  const ends: NamespaceProcess[] = [];
+  const ends: Service[] = [];
   const tunnel: Tunnel = {
     left,
     right,
@@ -46,7 +46,7 @@ async function startTunnel(
     });
     const endpoint = (host: string) => host.includes(":") ? `[${host}]:4789` : `${host}:4789`;
     for (const [i, ns] of [left, right].entries()) {
-      const end = new NamespaceProcess("examples/udp_tunnel.ts", ns.name, [
+      const end = Service.inNamespace("examples/udp_tunnel.ts", ns.name, [
         ...[Deno.execPath(), "run", "--allow-ffi", `${root}examples/udp_tunnel.ts`],
         ...["--name", "tun0", "--address", `192.0.2.${i + 1}/30`],
         ...["--address", `2001:db8::${i + 1}/64`],
@@ -73,7 +73,7 @@ async function iperf(
   client: string,
   options: { udp?: boolean } = {},
 ): Promise<number> {
-  const listener = new NamespaceProcess("iperf3 -s", tunnel.right.name, [
+  const listener = Service.inNamespace("iperf3 -s", tunnel.right.name, [
     ...["iperf3", "-s", "-1", "-B", server, "-J"],
   ]);
   try {
