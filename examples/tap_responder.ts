@@ -11,14 +11,13 @@ import { TunInterface } from "../mod.ts";
 import {
   buildArp,
   buildEthernet,
+  buildNeighborAdvertisement,
   EtherType,
   formatIp,
   icmpEchoReply,
-  IpProtocol,
   parseIp,
   parseMac,
   parsePacket,
-  transportChecksum,
 } from "../packet/mod.ts";
 
 const { values } = parseArgs({
@@ -38,32 +37,6 @@ const ipv4 = formatIp(parseIp(values.ipv4));
 const ipv6 = formatIp(parseIp(values.ipv6));
 const mac = parseMac(values.mac);
 
-/** A neighbour advertisement (RFC 4861 4.4): solicited, override, with our MAC. */
-function neighborAdvertisement(to: Uint8Array): Uint8Array {
-  const packet = new Uint8Array(40 + 32);
-  const source = parseIp(ipv6);
-  packet[0] = 0x60;
-  packet[5] = 32; // payload length
-  packet[6] = IpProtocol.ICMPV6;
-  packet[7] = 255; // receivers drop neighbour discovery that crossed a router
-  packet.set(source, 8);
-  packet.set(to, 24);
-  const icmp = packet.subarray(40);
-  icmp[0] = 136;
-  icmp[4] = 0x60; // solicited, override
-  icmp.set(source, 8); // target
-  icmp.set([2, 1], 24); // option: target link-layer address, 8 bytes long
-  icmp.set(mac, 26);
-  const checksum = transportChecksum({
-    source,
-    destination: to,
-    protocol: IpProtocol.ICMPV6,
-    segment: icmp,
-  });
-  icmp.set([checksum >> 8, checksum & 0xff], 2);
-  return packet;
-}
-
 /** The answer to a frame, or undefined; `ping` tells the count to go up. */
 function answer(frame: Uint8Array): { reply: Uint8Array; ping: boolean } | undefined {
   const { ethernet, arp, ipv4: ip4, ipv6: ip6, icmp, payload } = parsePacket(frame, "ethernet");
@@ -81,20 +54,27 @@ function answer(frame: Uint8Array): { reply: Uint8Array; ping: boolean } | undef
     return { reply: toSender(EtherType.ARP, body), ping: false };
   }
   if (!icmp?.checksumValid) return undefined;
-  const packet = frame.subarray(14);
   // A solicitation from :: is duplicate address detection, not a question for us.
   if (
     ip6 && icmp.type === 135 && formatIp(payload.subarray(0, 16)) === ipv6 &&
     ip6.source !== "::"
   ) {
-    const advertisement = neighborAdvertisement(packet.subarray(8, 24));
+    const advertisement = buildNeighborAdvertisement({
+      source: ipv6,
+      destination: ip6.source,
+      target: ipv6,
+      targetMac: mac,
+      solicited: true,
+    });
     return { reply: toSender(EtherType.IPV6, advertisement), ping: false };
   }
+  const ip = ip4 ?? ip6;
   if (
-    (ip4?.destination === ipv4 && icmp.type === 8) ||
-    (ip6?.destination === ipv6 && icmp.type === 128)
+    ip && ((ip4?.destination === ipv4 && icmp.type === 8) ||
+      (ip6?.destination === ipv6 && icmp.type === 128))
   ) {
-    return { reply: toSender(ethernet.etherType, icmpEchoReply(packet)), ping: true };
+    const reply = icmpEchoReply(frame.subarray(ip.offset));
+    return { reply: toSender(ethernet.etherType, reply), ping: true };
   }
   return undefined;
 }

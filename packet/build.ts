@@ -10,10 +10,18 @@
  * @module
  */
 
-import { formatIp, parseIp, parseMac } from "./address.ts";
+import { formatIp } from "./address.ts";
 import { write16, write32 } from "./bytes.ts";
 import { finishChecksum, sumProtocolAndLength, sumWords } from "./checksum.ts";
 import { EtherType, IpProtocol } from "./constants.ts";
+import {
+  booleanOption,
+  bytesOption,
+  integerOption,
+  ipOption,
+  macOption,
+  optionsObject,
+} from "./options.ts";
 import { parsePacket, type TcpFlags } from "./parse.ts";
 
 /** An IP address as text (`"192.0.2.1"`, `"2001:db8::1"`) or 4 or 16 bytes. */
@@ -159,56 +167,6 @@ export interface ArpOptions {
 const DEFAULT_TTL = 64;
 const EMPTY = new Uint8Array(0);
 
-function integer(value: unknown, what: string, max: number, min = 0): number {
-  if (typeof value !== "number") {
-    throw new TypeError(`${what} must be a number, got ${typeof value}`);
-  }
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(
-      `${what} must be an integer ${min}..${max}, got ${value}`,
-    );
-  }
-  return value;
-}
-
-function bytesOption(value: unknown, what: string): Uint8Array {
-  if (value === undefined) return EMPTY;
-  if (!(value instanceof Uint8Array)) {
-    throw new TypeError(`${what} must be a Uint8Array`);
-  }
-  return value;
-}
-
-function ipOption(value: unknown, what: string): Uint8Array {
-  if (typeof value === "string") return parseIp(value);
-  if (!(value instanceof Uint8Array)) {
-    throw new TypeError(`${what} must be an address string or a Uint8Array`);
-  }
-  if (value.length !== 4 && value.length !== 16) {
-    throw new RangeError(
-      `${what} must be 4 or 16 bytes long, got ${value.length}`,
-    );
-  }
-  return value;
-}
-
-function macOption(value: unknown, what: string): Uint8Array {
-  if (typeof value === "string") return parseMac(value);
-  if (!(value instanceof Uint8Array)) {
-    throw new TypeError(`${what} must be a MAC string or a Uint8Array`);
-  }
-  if (value.length !== 6) {
-    throw new RangeError(`${what} must be 6 bytes long, got ${value.length}`);
-  }
-  return value;
-}
-
-function optionsObject(options: unknown, what: string): void {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`${what} options must be an object`);
-  }
-}
-
 /** The validated IP-level options, with the family they imply. */
 interface ResolvedIp {
   source: Uint8Array;
@@ -227,7 +185,7 @@ function resolveIp(options: IpPacketOptions): ResolvedIp {
       } are of different address families`,
     );
   }
-  const ttl = options.ttl === undefined ? DEFAULT_TTL : integer(options.ttl, "ttl", 255, 1);
+  const ttl = options.ttl === undefined ? DEFAULT_TTL : integerOption(options.ttl, "ttl", 1, 255);
   return { source, destination, ttl, family: source.length === 4 ? 4 : 6 };
 }
 
@@ -312,6 +270,45 @@ function writeIpPacket(
   return { packet, start: headerLength, pseudoSum };
 }
 
+/** Writes the IP header and copies `payload` after it. */
+function wrapPayload(
+  ip: ResolvedIp,
+  protocol: number,
+  payload: Uint8Array,
+  header: IpHeaderFields = DEFAULT_HEADER,
+): IpPacket {
+  const written = writeIpPacket(ip, protocol, payload.length, header);
+  written.packet.set(payload, written.start);
+  return written;
+}
+
+/**
+ * Wraps an ICMP or ICMPv6 message (checksum bytes 2..3 zero) in an IP
+ * packet of the addresses' family and fills in its checksum. Internal:
+ * every ICMP builder of the package ends here; not exported from the
+ * package.
+ */
+export function icmpPacket(
+  source: Uint8Array,
+  destination: Uint8Array,
+  message: Uint8Array,
+  hops: number,
+  tos = 0,
+): Uint8Array<ArrayBuffer> {
+  const v4 = source.length === 4;
+  const ip: ResolvedIp = { source, destination, ttl: hops, family: v4 ? 4 : 6 };
+  const header = tos === 0 ? DEFAULT_HEADER : { ...DEFAULT_HEADER, tos };
+  const protocol = v4 ? IpProtocol.ICMP : IpProtocol.ICMPV6;
+  const { packet, start, pseudoSum } = wrapPayload(ip, protocol, message, header);
+  // Only ICMPv6 covers a pseudo-header.
+  write16(
+    packet,
+    start + 2,
+    finishChecksum(sumWords(packet, start, packet.length, v4 ? 0 : pseudoSum)),
+  );
+  return packet;
+}
+
 /** Validates addresses of one family and a TTL that may be 0, for the generic builders. */
 function resolveGenericIp(
   options: { source: IpAddress; destination: IpAddress },
@@ -332,14 +329,8 @@ function resolveGenericIp(
   // and their tests need to see one.
   const hops = ttl === undefined
     ? DEFAULT_TTL
-    : integer(ttl, family === 4 ? "ttl" : "hopLimit", 255);
+    : integerOption(ttl, family === 4 ? "ttl" : "hopLimit", 0, 255);
   return { source, destination, ttl: hops, family };
-}
-
-function booleanOption(value: unknown, what: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw new TypeError(`${what} must be a boolean`);
-  return value;
 }
 
 /**
@@ -373,10 +364,15 @@ function booleanOption(value: unknown, what: string, fallback: boolean): boolean
  *   fragment offset is not a multiple of 8, or the packet is too big.
  */
 export function buildIPv4(options: IPv4Options): Uint8Array<ArrayBuffer> {
-  optionsObject(options, "IPv4");
+  optionsObject(options, "IPv4 options");
   const ip = resolveGenericIp(options, options.ttl, 4);
-  const protocol = integer(options.protocol, "protocol", 255);
-  const fragmentOffset = integer(options.fragmentOffset ?? 0, "fragmentOffset", 0x1fff * 8);
+  const protocol = integerOption(options.protocol, "protocol", 0, 255);
+  const fragmentOffset = integerOption(
+    options.fragmentOffset ?? 0,
+    "fragmentOffset",
+    0,
+    0x1fff * 8,
+  );
   if (fragmentOffset % 8 !== 0) {
     throw new RangeError(`fragmentOffset must be a multiple of 8, got ${fragmentOffset}`);
   }
@@ -388,17 +384,15 @@ export function buildIPv4(options: IPv4Options): Uint8Array<ArrayBuffer> {
   }
   const payload = bytesOption(options.payload, "payload");
   const header: IpHeaderFields = {
-    identification: integer(options.identification ?? 0, "identification", 0xffff),
+    identification: integerOption(options.identification ?? 0, "identification", 0, 0xffff),
     fragmentWord: (booleanOption(options.dontFragment, "dontFragment", true) ? 0x4000 : 0) |
       (booleanOption(options.moreFragments, "moreFragments", false) ? 0x2000 : 0) |
       (fragmentOffset / 8),
-    tos: integer(options.tos ?? 0, "tos", 255),
+    tos: integerOption(options.tos ?? 0, "tos", 0, 255),
     flowLabel: 0,
     options: ipOptions,
   };
-  const { packet, start } = writeIpPacket(ip, protocol, payload.length, header);
-  packet.set(payload, start);
-  return packet;
+  return wrapPayload(ip, protocol, payload, header).packet;
 }
 
 /**
@@ -428,20 +422,18 @@ export function buildIPv4(options: IPv4Options): Uint8Array<ArrayBuffer> {
  *   IPv6, or the payload is longer than 65535 bytes.
  */
 export function buildIPv6(options: IPv6Options): Uint8Array<ArrayBuffer> {
-  optionsObject(options, "IPv6");
+  optionsObject(options, "IPv6 options");
   const ip = resolveGenericIp(options, options.hopLimit, 6);
-  const nextHeader = integer(options.nextHeader, "nextHeader", 255);
+  const nextHeader = integerOption(options.nextHeader, "nextHeader", 0, 255);
   const payload = bytesOption(options.payload, "payload");
   const header: IpHeaderFields = {
     identification: 0,
     fragmentWord: 0,
-    tos: integer(options.trafficClass ?? 0, "trafficClass", 255),
-    flowLabel: integer(options.flowLabel ?? 0, "flowLabel", 0xfffff),
+    tos: integerOption(options.trafficClass ?? 0, "trafficClass", 0, 255),
+    flowLabel: integerOption(options.flowLabel ?? 0, "flowLabel", 0, 0xfffff),
     options: EMPTY,
   };
-  const { packet, start } = writeIpPacket(ip, nextHeader, payload.length, header);
-  packet.set(payload, start);
-  return packet;
+  return wrapPayload(ip, nextHeader, payload, header).packet;
 }
 
 /**
@@ -468,14 +460,10 @@ export function buildIPv6(options: IPv6Options): Uint8Array<ArrayBuffer> {
  * @throws {RangeError} If a number is out of range or the packet too big.
  */
 export function buildUdp(options: UdpOptions): Uint8Array<ArrayBuffer> {
-  optionsObject(options, "UDP");
+  optionsObject(options, "UDP options");
   const ip = resolveIp(options);
-  const sourcePort = integer(options.sourcePort, "sourcePort", 0xffff);
-  const destinationPort = integer(
-    options.destinationPort,
-    "destinationPort",
-    0xffff,
-  );
+  const sourcePort = integerOption(options.sourcePort, "sourcePort", 0, 0xffff);
+  const destinationPort = integerOption(options.destinationPort, "destinationPort", 0, 0xffff);
   const payload = bytesOption(options.payload, "payload");
   const length = 8 + payload.length;
   const { packet, start, pseudoSum } = writeIpPacket(
@@ -536,31 +524,25 @@ export function buildUdp(options: UdpOptions): Uint8Array<ArrayBuffer> {
  * @throws {RangeError} If a number is out of range or the packet too big.
  */
 export function buildTcp(options: TcpOptions): Uint8Array<ArrayBuffer> {
-  optionsObject(options, "TCP");
+  optionsObject(options, "TCP options");
   const ip = resolveIp(options);
-  const sourcePort = integer(options.sourcePort, "sourcePort", 0xffff);
-  const destinationPort = integer(
-    options.destinationPort,
-    "destinationPort",
-    0xffff,
-  );
-  const sequence = integer(options.sequence, "sequence", 0xffffffff);
-  const acknowledgment = integer(
+  const sourcePort = integerOption(options.sourcePort, "sourcePort", 0, 0xffff);
+  const destinationPort = integerOption(options.destinationPort, "destinationPort", 0, 0xffff);
+  const sequence = integerOption(options.sequence, "sequence", 0, 0xffffffff);
+  const acknowledgment = integerOption(
     options.acknowledgment ?? 0,
     "acknowledgment",
+    0,
     0xffffffff,
   );
-  const window = integer(options.window ?? 0xffff, "window", 0xffff);
+  const window = integerOption(options.window ?? 0xffff, "window", 0, 0xffff);
   const flags = options.flags;
-  optionsObject(flags, "TCP flags");
+  optionsObject(flags, "TCP flags options");
   let bits = 0;
   const names = ["fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr"];
   for (let bit = 0; bit < 8; bit++) {
-    const value = flags[names[bit] as keyof TcpFlags];
-    if (value !== undefined && typeof value !== "boolean") {
-      throw new TypeError(`flags.${names[bit]} must be a boolean`);
-    }
-    if (value) bits |= 1 << bit;
+    const name = names[bit] as keyof TcpFlags;
+    if (booleanOption(flags[name], `flags.${name}`, false)) bits |= 1 << bit;
   }
   const tcpOptions = bytesOption(options.options, "options");
   if (tcpOptions.length > 40) {
@@ -617,31 +599,18 @@ export function buildTcp(options: TcpOptions): Uint8Array<ArrayBuffer> {
 export function buildIcmpEcho(
   options: IcmpEchoOptions,
 ): Uint8Array<ArrayBuffer> {
-  optionsObject(options, "ICMP echo");
+  optionsObject(options, "ICMP echo options");
   const ip = resolveIp(options);
-  const identifier = integer(options.identifier, "identifier", 0xffff);
-  const sequence = integer(options.sequence, "sequence", 0xffff);
-  if (options.reply !== undefined && typeof options.reply !== "boolean") {
-    throw new TypeError("reply must be a boolean");
-  }
+  const identifier = integerOption(options.identifier, "identifier", 0, 0xffff);
+  const sequence = integerOption(options.sequence, "sequence", 0, 0xffff);
+  const reply = booleanOption(options.reply, "reply", false);
   const payload = bytesOption(options.payload, "payload");
-  const v4 = ip.family === 4;
-  const { packet, start, pseudoSum } = writeIpPacket(
-    ip,
-    v4 ? IpProtocol.ICMP : IpProtocol.ICMPV6,
-    8 + payload.length,
-  );
-  packet[start] = v4 ? (options.reply ? 0 : 8) : (options.reply ? 129 : 128);
-  write16(packet, start + 4, identifier);
-  write16(packet, start + 6, sequence);
-  packet.set(payload, start + 8);
-  // Only ICMPv6 covers a pseudo-header.
-  write16(
-    packet,
-    start + 2,
-    finishChecksum(sumWords(packet, start, packet.length, v4 ? 0 : pseudoSum)),
-  );
-  return packet;
+  const message = new Uint8Array(8 + payload.length);
+  message[0] = ip.family === 4 ? (reply ? 0 : 8) : (reply ? 129 : 128);
+  write16(message, 4, identifier);
+  write16(message, 6, sequence);
+  message.set(payload, 8);
+  return icmpPacket(ip.source, ip.destination, message, ip.ttl);
 }
 
 /**
@@ -728,15 +697,15 @@ export function icmpEchoReply(request: Uint8Array): Uint8Array<ArrayBuffer> {
 export function buildEthernet(
   options: EthernetOptions,
 ): Uint8Array<ArrayBuffer> {
-  optionsObject(options, "Ethernet");
+  optionsObject(options, "Ethernet options");
   const destination = macOption(options.destination, "destination");
   const source = macOption(options.source, "source");
-  const etherType = integer(options.etherType, "etherType", 0xffff);
+  const etherType = integerOption(options.etherType, "etherType", 0, 0xffff);
   if (options.payload === undefined) {
     throw new TypeError("payload must be a Uint8Array");
   }
   const payload = bytesOption(options.payload, "payload");
-  const vlan = options.vlan === undefined ? -1 : integer(options.vlan, "vlan", 4095);
+  const vlan = options.vlan === undefined ? -1 : integerOption(options.vlan, "vlan", 0, 4095);
   const header = vlan === -1 ? 14 : 18;
   const frame = new Uint8Array(header + payload.length);
   frame.set(destination, 0);
@@ -779,8 +748,8 @@ export function buildEthernet(
  * @throws {RangeError} If the operation is not 1 or 2.
  */
 export function buildArp(options: ArpOptions): Uint8Array<ArrayBuffer> {
-  optionsObject(options, "ARP");
-  const operation = integer(options.operation, "operation", 2, 1);
+  optionsObject(options, "ARP options");
+  const operation = integerOption(options.operation, "operation", 1, 2);
   const senderMac = macOption(options.senderMac, "senderMac");
   const targetMac = macOption(options.targetMac, "targetMac");
   const senderIp = ipOption(options.senderIp, "senderIp");

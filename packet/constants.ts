@@ -69,3 +69,21 @@ export const IpProtocol = {
   /** IPv6 destination options extension header. */
   DESTINATION_OPTIONS: 60,
 } as const;
+
+/**
+ * The name of `nextHeader` in messages when it is an IPv6 extension header
+ * of the common layout (next header, then length in 8-byte units less
+ * one): hop-by-hop options, routing or destination options; else
+ * undefined. Internal: not exported from the package.
+ */
+export function optionsHeaderName(nextHeader: number): string | undefined {
+  switch (nextHeader) {
+    case IpProtocol.HOP_BY_HOP:
+      return "IPv6 hop-by-hop options header";
+    case IpProtocol.ROUTING:
+      return "IPv6 routing header";
+    case IpProtocol.DESTINATION_OPTIONS:
+      return "IPv6 destination options header";
+  }
+  return undefined;
+}

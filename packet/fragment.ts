@@ -8,7 +8,8 @@
 
 import { read16, write16, write32 } from "./bytes.ts";
 import { finishChecksum, sumWords } from "./checksum.ts";
-import { IpProtocol } from "./constants.ts";
+import { IpProtocol, optionsHeaderName } from "./constants.ts";
+import { bytesArgument, optionsObject } from "./options.ts";
 
 /** The smallest MTU an IPv4 link may have (RFC 791: a 60-byte header and 8 data bytes). */
 const IPV4_MIN_MTU = 68;
@@ -92,18 +93,14 @@ export function fragment(
   mtu: number,
   options: FragmentOptions = {},
 ): Uint8Array[] {
-  if (!(packet instanceof Uint8Array)) {
-    throw new TypeError("Packet must be a Uint8Array");
-  }
+  bytesArgument(packet, "Packet");
   if (typeof mtu !== "number") {
     throw new TypeError(`MTU must be a number, got ${typeof mtu}`);
   }
   if (!Number.isInteger(mtu)) {
     throw new RangeError(`MTU must be an integer, got ${mtu}`);
   }
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError("Fragment options must be an object");
-  }
+  optionsObject(options, "Fragment options");
   const version = packet.length === 0 ? 0 : packet[0] >> 4;
   if (version === 4) return fragmentIPv4(packet, mtu);
   if (version === 6) return fragmentIPv6(packet, mtu, options.identification);
@@ -229,10 +226,7 @@ function fragmentIPv6(
         `Cannot fragment IPv6 packet: it already has a Fragment header at offset ${cursor}`,
       );
     }
-    if (
-      nextHeader !== IpProtocol.HOP_BY_HOP && nextHeader !== IpProtocol.ROUTING &&
-      nextHeader !== IpProtocol.DESTINATION_OPTIONS
-    ) break;
+    if (optionsHeaderName(nextHeader) === undefined) break;
     if (end - cursor < 8 || end - cursor < (packet[cursor + 1] + 1) * 8) {
       throw new RangeError(
         `Cannot fragment IPv6 packet: truncated extension header ${nextHeader} at offset ${cursor}`,

@@ -6,11 +6,10 @@
  * @module
  */
 
-import { formatIp, parseIp } from "./address.ts";
-import { write16, write32 } from "./bytes.ts";
-import { buildIPv4, buildIPv6, type IpAddress } from "./build.ts";
-import { internetChecksum, transportChecksum } from "./checksum.ts";
-import { IpProtocol } from "./constants.ts";
+import { formatIp } from "./address.ts";
+import { write32 } from "./bytes.ts";
+import { icmpPacket, type IpAddress } from "./build.ts";
+import { addressOption, bytesArgument, integerOption, optionsObject } from "./options.ts";
 import { parsePacket } from "./parse.ts";
 
 /**
@@ -62,74 +61,6 @@ const MAX_ICMPV6_ERROR = 1280;
 const ICMPV4_ERRORS = new Set([3, 4, 5, 11, 12]);
 /** IP precedence "internetwork control", which RFC 1812 §4.3.2.5 asks errors to carry. */
 const INTERNETWORK_CONTROL = 0xc0;
-
-/**
- * Validates an integer option. Internal: shared with the neighbour
- * discovery builders, not exported from the package.
- */
-export function integerOption(value: unknown, what: string, min: number, max: number): number {
-  if (typeof value !== "number") {
-    throw new TypeError(`${what} must be a number, got ${typeof value}`);
-  }
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${what} must be an integer ${min}..${max}, got ${value}`);
-  }
-  return value;
-}
-
-/**
- * Resolves an address option to its bytes, of the family given. Internal:
- * shared with the neighbour discovery builders.
- */
-export function addressOption(value: unknown, what: string, family: 4 | 6): Uint8Array {
-  let bytes: Uint8Array;
-  if (typeof value === "string") bytes = parseIp(value);
-  else if (value instanceof Uint8Array) bytes = value;
-  else throw new TypeError(`${what} must be an address string or a Uint8Array`);
-  if (bytes.length !== (family === 4 ? 4 : 16)) {
-    throw new TypeError(
-      `${what} must be an IPv${family} address, got ${
-        bytes.length === 4 || bytes.length === 16 ? formatIp(bytes) : `${bytes.length} bytes`
-      }`,
-    );
-  }
-  return bytes;
-}
-
-/**
- * Fills in the checksum of an ICMP or ICMPv6 message (bytes 2..3, zero on
- * entry) and wraps it in an IP packet of the addresses' family. Internal:
- * every ICMP builder of the package ends here.
- */
-export function icmpPacket(
-  source: Uint8Array,
-  destination: Uint8Array,
-  message: Uint8Array,
-  hops: number,
-  tos = 0,
-): Uint8Array<ArrayBuffer> {
-  if (source.length === 4) {
-    write16(message, 2, internetChecksum(message));
-    return buildIPv4({
-      source,
-      destination,
-      protocol: IpProtocol.ICMP,
-      payload: message,
-      ttl: hops,
-      tos,
-    });
-  }
-  const protocol = IpProtocol.ICMPV6;
-  write16(message, 2, transportChecksum({ source, destination, protocol, segment: message }));
-  return buildIPv6({
-    source,
-    destination,
-    nextHeader: protocol,
-    payload: message,
-    hopLimit: hops,
-    trafficClass: tos,
-  });
-}
 
 function isIPv4Multicast(address: Uint8Array): boolean {
   return address[0] >> 4 === 14;
@@ -229,12 +160,8 @@ export function buildIcmpError(
   offending: Uint8Array,
   options: IcmpErrorOptions,
 ): Uint8Array<ArrayBuffer> {
-  if (!(offending instanceof Uint8Array)) {
-    throw new TypeError("Offending packet must be a Uint8Array");
-  }
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError("ICMP error options must be an object");
-  }
+  bytesArgument(offending, "Offending packet");
+  optionsObject(options, "ICMP error options");
   const parsed = parsePacket(offending, "ip");
   const v4 = parsed.ipv4 !== undefined;
   const family = v4 ? 4 : 6;

@@ -14,10 +14,16 @@
  * @module
  */
 
-import { formatIp, parseCidr, parseMac } from "./address.ts";
+import { formatIp, parseCidr } from "./address.ts";
 import { write16, write32 } from "./bytes.ts";
-import type { IpAddress, MacAddress } from "./build.ts";
-import { addressOption, icmpPacket, integerOption } from "./icmp_error.ts";
+import { icmpPacket, type IpAddress, type MacAddress } from "./build.ts";
+import {
+  addressOption,
+  booleanOption,
+  integerOption,
+  macOption,
+  optionsObject,
+} from "./options.ts";
 
 /** Options of {@linkcode buildNeighborSolicitation}. */
 export interface NeighborSolicitationOptions {
@@ -153,27 +159,6 @@ const HOP_LIMIT = 255;
 const ALL_NODES = new Uint8Array([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
 const ALL_ROUTERS = new Uint8Array([0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
 
-function optionsObject(options: unknown, what: string): void {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`${what} options must be an object`);
-  }
-}
-
-function booleanOption(value: unknown, what: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw new TypeError(`${what} must be a boolean`);
-  return value;
-}
-
-function macOption(value: unknown, what: string): Uint8Array {
-  if (typeof value === "string") return parseMac(value);
-  if (!(value instanceof Uint8Array)) {
-    throw new TypeError(`${what} must be a MAC string or a Uint8Array`);
-  }
-  if (value.length !== 6) throw new RangeError(`${what} must be 6 bytes long, got ${value.length}`);
-  return value;
-}
-
 const isUnspecified = (address: Uint8Array) => address.every((byte) => byte === 0);
 const isMulticast = (address: Uint8Array) => address[0] === 0xff;
 
@@ -256,7 +241,7 @@ function sourceMacOption(value: unknown, source: Uint8Array): Uint8Array | undef
 export function buildNeighborSolicitation(
   options: NeighborSolicitationOptions,
 ): Uint8Array<ArrayBuffer> {
-  optionsObject(options, "Neighbor solicitation");
+  optionsObject(options, "Neighbor solicitation options");
   const source = unicast(addressOption(options.source, "source", 6), "source", true);
   const target = unicast(addressOption(options.target, "target", 6), "target");
   const group = solicitedNode(target);
@@ -312,7 +297,7 @@ export function buildNeighborSolicitation(
 export function buildNeighborAdvertisement(
   options: NeighborAdvertisementOptions,
 ): Uint8Array<ArrayBuffer> {
-  optionsObject(options, "Neighbor advertisement");
+  optionsObject(options, "Neighbor advertisement options");
   const source = unicast(addressOption(options.source, "source", 6), "source");
   const destination = addressOption(options.destination, "destination", 6);
   const target = unicast(addressOption(options.target, "target", 6), "target");
@@ -361,7 +346,7 @@ export function buildNeighborAdvertisement(
 export function buildRouterSolicitation(
   options: RouterSolicitationOptions,
 ): Uint8Array<ArrayBuffer> {
-  optionsObject(options, "Router solicitation");
+  optionsObject(options, "Router solicitation options");
   const source = unicast(addressOption(options.source, "source", 6), "source", true);
   const destination = options.destination === undefined
     ? ALL_ROUTERS
@@ -413,7 +398,7 @@ export function buildRouterSolicitation(
 export function buildRouterAdvertisement(
   options: RouterAdvertisementOptions,
 ): Uint8Array<ArrayBuffer> {
-  optionsObject(options, "Router advertisement");
+  optionsObject(options, "Router advertisement options");
   const source = addressOption(options.source, "source", 6);
   if (source[0] !== 0xfe || (source[1] & 0xc0) !== 0x80) {
     throw new RangeError(
@@ -474,7 +459,7 @@ function writePrefixOption(
   option: RouterAdvertisementPrefix,
   what: string,
 ): void {
-  optionsObject(option, what);
+  optionsObject(option, `${what} options`);
   if (typeof option.prefix !== "string") {
     throw new TypeError(`${what}.prefix must be a CIDR string`);
   }

@@ -14,7 +14,8 @@
 import { formatIPv4At, formatIPv6At, formatMacAt } from "./address.ts";
 import { read16, read32 } from "./bytes.ts";
 import { finishChecksum, sumProtocolAndLength, sumWords } from "./checksum.ts";
-import { EtherType, IpProtocol } from "./constants.ts";
+import { EtherType, IpProtocol, optionsHeaderName } from "./constants.ts";
+import { findOption } from "./option_list.ts";
 
 /**
  * What the first byte of a packet is: an IP header, as read from a TUN
@@ -520,26 +521,18 @@ function parseIPv4(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
  * packet unreadable.
  */
 function sourceRouteDestination(bytes: Uint8Array, offset: number, end: number): number {
-  let cursor = offset + 20;
-  while (cursor < end) {
-    const type = bytes[cursor];
-    if (type === 0) return -1; // end of option list
-    if (type === 1) { // no operation
-      cursor++;
-      continue;
-    }
-    if (cursor + 1 >= end) return -1;
-    const length = bytes[cursor + 1];
-    if (length < 2 || cursor + length > end) return -1;
-    if ((type === IPV4_OPTION_LSRR || type === IPV4_OPTION_SSRR) && length >= 7) {
-      const pointer = bytes[cursor + 2];
-      // The pointer is 1-based within the option and names the next address.
-      if (pointer < 4 || pointer + 3 > length) return -1;
-      return cursor + 3 + 4 * (Math.floor((length - 3) / 4) - 1);
-    }
-    cursor += length;
-  }
-  return -1;
+  const at = findOption(
+    bytes,
+    offset + 20,
+    end,
+    (type, length) => (type === IPV4_OPTION_LSRR || type === IPV4_OPTION_SSRR) && length >= 7,
+  );
+  if (at === -1) return -1;
+  const length = bytes[at + 1];
+  const pointer = bytes[at + 2];
+  // The pointer is 1-based within the option and names the next address.
+  if (pointer < 4 || pointer + 3 > length) return -1;
+  return at + 3 + 4 * (Math.floor((length - 3) / 4) - 1);
 }
 
 function parseIPv6(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
@@ -559,16 +552,8 @@ function parseIPv6(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
   let destination = offset + 24;
   // Each extension header is at least 8 bytes long, so the walk ends.
   for (;;) {
-    if (
-      nextHeader === IpProtocol.HOP_BY_HOP ||
-      nextHeader === IpProtocol.ROUTING ||
-      nextHeader === IpProtocol.DESTINATION_OPTIONS
-    ) {
-      const name = nextHeader === IpProtocol.HOP_BY_HOP
-        ? "IPv6 hop-by-hop options header"
-        : nextHeader === IpProtocol.ROUTING
-        ? "IPv6 routing header"
-        : "IPv6 destination options header";
+    const name = optionsHeaderName(nextHeader);
+    if (name !== undefined) {
       ensure(name, cursor, stop, 8);
       const length = (bytes[cursor + 1] + 1) * 8;
       ensure(name, cursor, stop, length);
@@ -773,19 +758,6 @@ function parseTransport(
  * search: the options are reported raw either way.
  */
 function findMss(bytes: Uint8Array, start: number, end: number): number {
-  let cursor = start;
-  while (cursor < end) {
-    const kind = bytes[cursor];
-    if (kind === 0) return -1; // end of option list
-    if (kind === 1) { // no operation
-      cursor++;
-      continue;
-    }
-    if (cursor + 1 >= end) return -1;
-    const length = bytes[cursor + 1];
-    if (length < 2 || cursor + length > end) return -1;
-    if (kind === 2 && length === 4) return read16(bytes, cursor + 2);
-    cursor += length;
-  }
-  return -1;
+  const at = findOption(bytes, start, end, (kind, length) => kind === 2 && length === 4);
+  return at === -1 ? -1 : read16(bytes, at + 2);
 }

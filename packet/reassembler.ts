@@ -7,7 +7,8 @@
 
 import { read16, read32, write16 } from "./bytes.ts";
 import { finishChecksum, sumWords } from "./checksum.ts";
-import { IpProtocol } from "./constants.ts";
+import { IpProtocol, optionsHeaderName } from "./constants.ts";
+import { bytesArgument, optionsObject } from "./options.ts";
 
 /** Options of the {@linkcode Reassembler} constructor. */
 export interface ReassemblerOptions {
@@ -185,9 +186,7 @@ export class Reassembler {
    * @throws {RangeError} If `timeoutMs` or `maxBytes` is not positive.
    */
   constructor(options: ReassemblerOptions = {}) {
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError("Reassembler options must be an object");
-    }
+    optionsObject(options, "Reassembler options");
     const { timeoutMs = DEFAULT_TIMEOUT_MS, maxBytes = DEFAULT_MAX_BYTES, now } = options;
     if (typeof timeoutMs !== "number" || typeof maxBytes !== "number") {
       throw new TypeError("timeoutMs and maxBytes must be numbers");
@@ -281,9 +280,7 @@ export class Reassembler {
    * @throws {TypeError} If `packet` is not a Uint8Array.
    */
   push(packet: Uint8Array): Uint8Array | undefined {
-    if (!(packet instanceof Uint8Array)) {
-      throw new TypeError("Packet must be a Uint8Array");
-    }
+    bytesArgument(packet, "Packet");
     const now = this.#now();
     this.expire(now);
     const version = packet.length === 0 ? 0 : packet[0] >> 4;
@@ -362,10 +359,7 @@ export class Reassembler {
     for (;;) {
       const nextHeader = packet[nextAt];
       if (nextHeader === IpProtocol.FRAGMENT) break;
-      if (
-        nextHeader !== IpProtocol.HOP_BY_HOP && nextHeader !== IpProtocol.ROUTING &&
-        nextHeader !== IpProtocol.DESTINATION_OPTIONS
-      ) return packet;
+      if (optionsHeaderName(nextHeader) === undefined) return packet;
       if (stop - cursor < 8) return packet;
       nextAt = cursor;
       cursor += (packet[cursor + 1] + 1) * 8;

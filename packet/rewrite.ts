@@ -24,11 +24,13 @@
  * @module
  */
 
-import { formatIp, parseIp } from "./address.ts";
+import { formatIp } from "./address.ts";
 import type { IpAddress } from "./build.ts";
 import { read16, write16 } from "./bytes.ts";
-import { IpProtocol } from "./constants.ts";
+import { IpProtocol, optionsHeaderName } from "./constants.ts";
 import { applyDelta, bytesDelta, wordDelta } from "./incremental_checksum.ts";
+import { findOption } from "./option_list.ts";
+import { bytesArgument, integerOption, ipOption, optionsObject } from "./options.ts";
 
 /** Options of {@linkcode rewriteAddress}: the addresses to write. */
 export interface AddressRewrite {
@@ -78,9 +80,7 @@ function truncated(action: string, what: string, need: number, have: number): Ra
  * without, only the fixed header is checked.
  */
 function locate(packet: Uint8Array, action: string, walk: boolean): void {
-  if (!(packet instanceof Uint8Array)) {
-    throw new TypeError(`Cannot ${action}: the packet must be a Uint8Array`);
-  }
+  bytesArgument(packet, `Cannot ${action}: the packet`);
   const length = packet.length;
   if (length === 0) throw new RangeError(`Cannot ${action}: the packet is empty`);
   const version = packet[0] >> 4;
@@ -124,15 +124,8 @@ function walkExtensionHeaders(packet: Uint8Array, action: string): void {
   let cursor = 40;
   // Each extension header is at least 8 bytes long, so the walk ends.
   for (;;) {
-    if (
-      protocol === IpProtocol.HOP_BY_HOP || protocol === IpProtocol.ROUTING ||
-      protocol === IpProtocol.DESTINATION_OPTIONS
-    ) {
-      const what = protocol === IpProtocol.HOP_BY_HOP
-        ? "IPv6 hop-by-hop options header"
-        : protocol === IpProtocol.ROUTING
-        ? "IPv6 routing header"
-        : "IPv6 destination options header";
+    const what = optionsHeaderName(protocol);
+    if (what !== undefined) {
       if (datagramEnd - cursor < 8) throw truncated(action, what, 8, datagramEnd - cursor);
       const length = (packet[cursor + 1] + 1) * 8;
       if (datagramEnd - cursor < length) {
@@ -166,42 +159,19 @@ function walkExtensionHeaders(packet: Uint8Array, action: string): void {
  * drops such a packet, so no checksum of it matters.
  */
 function hasPendingSourceRoute(packet: Uint8Array, headerLength: number): boolean {
-  let i = 20;
-  while (i < headerLength) {
-    const type = packet[i];
-    if (type === 0) return false; // end of options
-    if (type === 1) { // no-operation
-      i += 1;
-      continue;
-    }
-    if (i + 1 >= headerLength) return false;
-    const length = packet[i + 1];
-    if (length < 2 || i + length > headerLength) return false;
-    // LSRR and SSRR: the pointer (1-based, from the option's start) names
-    // the next address; past the last one the route is done.
-    if ((type === 0x83 || type === 0x89) && length >= 3 && packet[i + 2] + 3 <= length) {
-      return true;
-    }
-    i += length;
-  }
-  return false;
-}
-
-function checkOptions(options: unknown, action: string): void {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Cannot ${action}: options must be an object`);
-  }
+  // LSRR and SSRR: the pointer (1-based, from the option's start) names
+  // the next address; past the last one the route is done.
+  return findOption(
+    packet,
+    20,
+    headerLength,
+    (type, length, at) =>
+      (type === 0x83 || type === 0x89) && length >= 3 && packet[at + 2] + 3 <= length,
+  ) !== -1;
 }
 
 function portOption(value: unknown, what: string, action: string): number {
-  if (value === undefined) return -1;
-  if (typeof value !== "number") {
-    throw new TypeError(`Cannot ${action}: ${what} must be a number, got ${typeof value}`);
-  }
-  if (!Number.isInteger(value) || value < 0 || value > 0xffff) {
-    throw new RangeError(`Cannot ${action}: ${what} must be an integer 0..65535, got ${value}`);
-  }
-  return value;
+  return value === undefined ? -1 : integerOption(value, `Cannot ${action}: ${what}`, 0, 0xffff);
 }
 
 function addressOption(
@@ -211,19 +181,7 @@ function addressOption(
   action: string,
 ): Uint8Array | undefined {
   if (value === undefined) return undefined;
-  let bytes: Uint8Array;
-  if (typeof value === "string") {
-    bytes = parseIp(value);
-  } else if (value instanceof Uint8Array) {
-    if (value.length !== 4 && value.length !== 16) {
-      throw new RangeError(
-        `Cannot ${action}: ${what} must be 4 or 16 bytes long, got ${value.length}`,
-      );
-    }
-    bytes = value;
-  } else {
-    throw new TypeError(`Cannot ${action}: ${what} must be an address string or a Uint8Array`);
-  }
+  const bytes = ipOption(value, `Cannot ${action}: ${what}`);
   if (bytes.length !== size) {
     throw new TypeError(
       `Cannot ${action}: ${what} ${formatIp(bytes)} is IPv${
@@ -310,7 +268,7 @@ function updateTransportChecksum(packet: Uint8Array, field: number, delta: numbe
  */
 export function rewriteAddress(packet: Uint8Array, options: AddressRewrite): void {
   const action = "rewrite addresses";
-  checkOptions(options, action);
+  optionsObject(options, `Cannot ${action}: options`);
   locate(packet, action, true);
   const size = isIPv6 ? 16 : 4;
   const source = addressOption(options.source, "source", size, action);
@@ -366,7 +324,7 @@ export function rewriteAddress(packet: Uint8Array, options: AddressRewrite): voi
  */
 export function rewritePort(packet: Uint8Array, options: PortRewrite): void {
   const action = "rewrite ports";
-  checkOptions(options, action);
+  optionsObject(options, `Cannot ${action}: options`);
   const source = portOption(options.source, "source port", action);
   const destination = portOption(options.destination, "destination port", action);
   locate(packet, action, true);
@@ -501,12 +459,7 @@ export function decrementTtl(packet: Uint8Array): number {
  */
 export function clampMss(packet: Uint8Array, mss: number): boolean {
   const action = "clamp the MSS";
-  if (typeof mss !== "number") {
-    throw new TypeError(`Cannot ${action}: mss must be a number, got ${typeof mss}`);
-  }
-  if (!Number.isInteger(mss) || mss < 0 || mss > 0xffff) {
-    throw new RangeError(`Cannot ${action}: mss must be an integer 0..65535, got ${mss}`);
-  }
+  integerOption(mss, `Cannot ${action}: mss`, 0, 0xffff);
   locate(packet, action, true);
   if (transport === -1 || protocol !== IpProtocol.TCP) return false;
   requireTransport(action, "TCP header", 20);
@@ -518,30 +471,14 @@ export function clampMss(packet: Uint8Array, mss: number): boolean {
   }
   requireTransport(action, "TCP header", headerLength);
   if ((packet[transport + 13] & 0x02) === 0) return false; // not a SYN
-  const end = transport + headerLength;
-  let i = transport + 20;
-  while (i < end) {
-    const kind = packet[i];
-    if (kind === 0) return false; // end of option list
-    if (kind === 1) { // no-operation
-      i += 1;
-      continue;
-    }
-    if (i + 1 >= end) return false;
-    const length = packet[i + 1];
-    if (length < 2 || i + length > end) return false;
-    if (kind === 2) {
-      if (length !== 4) return false;
-      const value = read16(packet, i + 2);
-      if (value <= mss) return false;
-      write16(packet, i + 2, mss);
-      // Options are byte-aligned: after a lone NOP the value straddles two
-      // checksum words.
-      const odd = ((i + 2 - transport) & 1) === 1;
-      applyDelta(packet, transport + 16, wordDelta(0, value, mss, odd));
-      return true;
-    }
-    i += length;
-  }
-  return false;
+  const at = findOption(packet, transport + 20, transport + headerLength, (kind) => kind === 2);
+  if (at === -1 || packet[at + 1] !== 4) return false;
+  const value = read16(packet, at + 2);
+  if (value <= mss) return false;
+  write16(packet, at + 2, mss);
+  // Options are byte-aligned: after a lone NOP the value straddles two
+  // checksum words.
+  const odd = ((at + 2 - transport) & 1) === 1;
+  applyDelta(packet, transport + 16, wordDelta(0, value, mss, odd));
+  return true;
 }

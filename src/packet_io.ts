@@ -12,7 +12,7 @@
  */
 import { EAGAIN, EBADF, EINTR, EMSGSIZE, errno } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
-import type { Readiness } from "./readiness.ts";
+import { type Readiness, WriteQueue } from "./readiness.ts";
 import { TunError } from "./tun_error.ts";
 import { describe } from "./validate.ts";
 
@@ -85,7 +85,7 @@ export class PacketIo {
   #closed = false;
   #slab = new Uint8Array(0);
   #slabUsed = 0;
-  #writeTail: Promise<unknown> | undefined;
+  readonly #writes = new WriteQueue();
 
   constructor(options: PacketIoOptions) {
     this.#fd = options.fd;
@@ -319,14 +319,14 @@ export class PacketIo {
     try {
       this.#checkPacket(packet, "Packet");
       if (this.#closed) throw this.#error(EBADF, "write", "write to");
-      if (this.#writeTail === undefined) {
+      if (this.#writes.idle) {
         const written = this.#writeOne(packet);
         if (written >= 0) return Promise.resolve(written);
       }
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#enqueue(async () => {
+    return this.#writes.enqueue(async () => {
       while (!this.#closed) {
         const written = this.#writeOne(packet);
         if (written >= 0) return written;
@@ -345,14 +345,14 @@ export class PacketIo {
       }
       for (let i = 0; i < packets.length; i++) this.#checkPacket(packets[i], `Packet ${i}`);
       if (this.#closed) throw this.#error(EBADF, "write", "write to");
-      if (this.#writeTail === undefined) {
+      if (this.#writes.idle) {
         done = this.#writeMany(packets, 0);
         if (done === packets.length) return Promise.resolve(done);
       }
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#enqueue(async () => {
+    return this.#writes.enqueue(async () => {
       while (!this.#closed) {
         done = this.#writeMany(packets, done);
         if (done === packets.length) return done;
@@ -383,7 +383,7 @@ export class PacketIo {
    */
   tryWrite(packet: Uint8Array): number {
     this.#checkPacket(packet, "Packet");
-    if (this.#closed || this.#writeTail !== undefined) return -1;
+    if (this.#closed || !this.#writes.idle) return -1;
     return this.#writeOne(packet);
   }
 
@@ -394,17 +394,6 @@ export class PacketIo {
     const code = errno();
     if (code === EAGAIN || code === EINTR) return -1;
     throw this.#error(code, "write", "write to");
-  }
-
-  /** Runs `task` after every write queued before it, so packets keep their order. */
-  #enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const result = (this.#writeTail ?? Promise.resolve()).then(task);
-    const tail = result.then(() => {}, () => {});
-    this.#writeTail = tail;
-    tail.then(() => {
-      if (this.#writeTail === tail) this.#writeTail = undefined;
-    });
-    return result;
   }
 
   #checkPacket(packet: unknown, what: string): asserts packet is Uint8Array {

@@ -258,3 +258,28 @@ function settle(waiters: Set<Waiter>): void {
   waiters.clear();
   for (const waiter of woken) waiter.resolve(true);
 }
+
+/**
+ * The writes that had to wait for room, run one after another so that
+ * packets keep their order. While it is idle a new write may go straight
+ * to the kernel.
+ */
+export class WriteQueue {
+  #tail: Promise<unknown> | undefined;
+
+  /** Whether no queued write is pending. */
+  get idle(): boolean {
+    return this.#tail === undefined;
+  }
+
+  /** Runs `task` after every task queued before it. */
+  enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const result = (this.#tail ?? Promise.resolve()).then(task);
+    const tail = result.then(() => {}, () => {});
+    this.#tail = tail;
+    tail.then(() => {
+      if (this.#tail === tail) this.#tail = undefined;
+    });
+    return result;
+  }
+}

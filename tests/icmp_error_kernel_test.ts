@@ -7,8 +7,8 @@
 import type { TunInterface } from "../mod.ts";
 import { buildIcmpError, buildUdp, type ParsedPacket, parsePacket } from "../packet/mod.ts";
 import { assert, assertMatch, assertRejects, assertStrictEquals } from "./assert.ts";
-import { eventually, openWithAddresses, tcpdumpVerbose } from "./icmp_kernel_helpers.ts";
-import { kernelTest, readUntil, sh, uniqueName, within } from "./kernel.ts";
+import { eventually, openTun, tcpdumpVerbose } from "./icmp_kernel_helpers.ts";
+import { kernelTest, readUntil, sh, within } from "./kernel.ts";
 
 const families = [
   { family: 4, local: "192.0.2.1", remote: "192.0.2.7", router: "192.0.2.254", portUnreachable: 3 },
@@ -20,14 +20,6 @@ const families = [
     portUnreachable: 4,
   },
 ] as const;
-
-function openTun(prefix: string): Promise<TunInterface> {
-  return openWithAddresses({
-    name: uniqueName(prefix),
-    addresses: ["192.0.2.1/24", "2001:db8::1/64"],
-    up: true,
-  });
-}
 
 /** Reads packets until one parses to something `accept` takes. */
 async function readParsed(

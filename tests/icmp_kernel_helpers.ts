@@ -1,5 +1,6 @@
 /**
- * Helpers shared by the neighbour discovery and ICMP error kernel tests.
+ * Helpers shared by the kernel tests of the packet toolkit: parsing, ICMP
+ * errors and neighbour discovery.
  *
  * @module
  */
@@ -7,7 +8,7 @@
 import { TunInterface, type TunOpenOptions } from "../mod.ts";
 import { type LinkType, PcapWriter } from "../packet/mod.ts";
 import { assert } from "./assert.ts";
-import { sh } from "./kernel.ts";
+import { sh, uniqueName } from "./kernel.ts";
 
 const decoder = new TextDecoder();
 
@@ -40,6 +41,20 @@ export async function openWithAddresses(
     device.close();
     throw error;
   }
+}
+
+/** A TUN device, up, at 192.0.2.1/24 and 2001:db8::1/64, named from `prefix`. */
+export function openTun(prefix: string): Promise<TunInterface> {
+  return openWithAddresses({
+    name: uniqueName(prefix),
+    addresses: ["192.0.2.1/24", "2001:db8::1/64"],
+    up: true,
+  });
+}
+
+/** A TAP device, up, at `addresses`, named from `prefix`. */
+export function openTap(prefix: string, addresses: string[]): Promise<TunInterface> {
+  return openWithAddresses({ name: uniqueName(prefix), mode: "tap", addresses, up: true });
 }
 
 /**

@@ -18,7 +18,7 @@ import {
   parsePacket,
 } from "../packet/mod.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "./assert.ts";
-import { eventually, openWithAddresses, tcpdumpVerbose } from "./icmp_kernel_helpers.ts";
+import { eventually, openTap, tcpdumpVerbose } from "./icmp_kernel_helpers.ts";
 import { kernelTest, readUntil, sh, uniqueName } from "./kernel.ts";
 
 const PEER_MAC = "02:00:5e:00:53:02";
@@ -73,12 +73,7 @@ function advertisement({ bytes, parsed }: Read) {
 kernelTest(
   "the kernel answers a neighbor solicitation written to a TAP device with a solicited advertisement",
   async () => {
-    using tap = await openWithAddresses({
-      name: uniqueName("ndns"),
-      mode: "tap",
-      addresses: [`${LOCAL}/64`],
-      up: true,
-    });
+    using tap = await openTap("ndns", [`${LOCAL}/64`]);
     const solicitation = buildNeighborSolicitation({
       source: PEER,
       target: LOCAL,
@@ -115,12 +110,7 @@ kernelTest(
 kernelTest(
   "the kernel resolves a neighbour through a solicited advertisement written to a TAP device",
   async () => {
-    using tap = await openWithAddresses({
-      name: uniqueName("ndna"),
-      mode: "tap",
-      addresses: [`${LOCAL}/64`],
-      up: true,
-    });
+    using tap = await openTap("ndna", [`${LOCAL}/64`]);
     const socket = Deno.listenDatagram({ transport: "udp", hostname: LOCAL, port: 40700 });
     try {
       await socket.send(new Uint8Array([1]), { transport: "udp", hostname: PEER, port: 9 });

@@ -4,7 +4,7 @@
  * checksums, so acceptance proves them), and pcap files of real traffic
  * read back in tcpdump.
  */
-import { TunInterface, type TunOpenOptions } from "../mod.ts";
+import type { TunInterface } from "../mod.ts";
 import {
   buildArp,
   buildEthernet,
@@ -24,7 +24,8 @@ import {
   transportChecksum,
 } from "../packet/mod.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "./assert.ts";
-import { kernelTest, readUntil, sh, uniqueName, within } from "./kernel.ts";
+import { openTap, openTun } from "./icmp_kernel_helpers.ts";
+import { kernelTest, readUntil, within } from "./kernel.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -33,34 +34,6 @@ const families = [
   { family: "IPv4", local: "192.0.2.1", remote: "192.0.2.7", pingFlags: [] },
   { family: "IPv6", local: "2001:db8::1", remote: "2001:db8::7", pingFlags: ["-6"] },
 ] as const;
-
-/**
- * Opens a device and waits until its IPv6 addresses are local. The kernel
- * makes a new address local a moment later, on its addrconf work queue, and
- * drops what arrives for it until then (Ip6InAddrErrors).
- */
-async function openReady(
-  options: Omit<TunOpenOptions, "addresses"> & { name: string; addresses: string[] },
-): Promise<TunInterface> {
-  const device = TunInterface.open(options);
-  const ipv6 = options.addresses.filter((cidr) => cidr.includes(":"))
-    .map((cidr) => `local ${cidr.split("/")[0]} `);
-  for (let i = 0; i < 100; i++) {
-    const local = sh(`ip -6 route show table local dev ${device.name}`);
-    if (ipv6.every((route) => local.includes(route))) return device;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  device.close();
-  throw new Error(`the IPv6 addresses of ${options.name} never became local`);
-}
-
-function openTun(prefix: string): Promise<TunInterface> {
-  return openReady({
-    name: uniqueName(prefix),
-    addresses: ["192.0.2.1/24", "2001:db8::1/64"],
-    up: true,
-  });
-}
 
 /** Reads until `accept` takes the parsed packet, failing after `ms` milliseconds. */
 async function readParsed(
@@ -275,12 +248,7 @@ kernelTest(
 kernelTest(
   "on a TAP device the kernel's ARP request and neighbour solicitation parse to the addresses asked for",
   async () => {
-    using tap = await openReady({
-      name: uniqueName("pndp"),
-      mode: "tap",
-      addresses: ["198.51.100.1/24", "2001:db8:1::1/64"],
-      up: true,
-    });
+    using tap = await openTap("pndp", ["198.51.100.1/24", "2001:db8:1::1/64"]);
     const mac = tap.mac;
     const neighbours = [["198.51.100.1", "198.51.100.2"], ["2001:db8:1::1", "2001:db8:1::2"]];
     for (const [local, remote] of neighbours) {
@@ -522,12 +490,7 @@ kernelTest(
 kernelTest(
   "a PcapWriter file of TAP frames (link type ethernet) reads back in tcpdump frame for frame, as summarize describes it",
   async () => {
-    using tap = await openReady({
-      name: uniqueName("pcapeth"),
-      mode: "tap",
-      addresses: ["198.51.100.1/24", "2001:db8:1::1/64"],
-      up: true,
-    });
+    using tap = await openTap("pcapeth", ["198.51.100.1/24", "2001:db8:1::1/64"]);
     const frames: Uint8Array[] = [];
     const record = async (accept: (layers: ParsedPacket) => boolean) => {
       const signal = AbortSignal.timeout(5000);

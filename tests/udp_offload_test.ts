@@ -1,24 +1,11 @@
 import { TunError, type UdpAddress, UdpSocket } from "../udp/mod.ts";
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "./assert.ts";
 import { kernelTest, sh, uniqueName, within } from "./kernel.ts";
-
-function buffers(count: number, size = 65535): Uint8Array[] {
-  return Array.from({ length: count }, () => new Uint8Array(size));
-}
+import { buffers, receiveAll, rejection } from "./udp_helpers.ts";
 
 /** A train: `length` bytes counting up, so every segment's place shows. */
 function train(length: number): Uint8Array {
   return Uint8Array.from({ length }, (_, i) => i & 0xff);
-}
-
-/** The error `promise` rejects with (failing when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("Expected a rejection");
 }
 
 /**
@@ -49,22 +36,8 @@ for (const hostname of ["127.0.0.1", "::1"]) {
       assert(sender.gso, "this kernel has UDP GSO");
       const packet = train(14100);
       await sender.sendBatch([packet], { to: receiver.localAddress, segmentSize: 1400 });
-      const slots = buffers(16, 2048);
-      const sizes = new Uint32Array(16);
-      const segmentSizes = new Uint32Array(16).fill(7);
-      const received: Uint8Array[] = [];
-      while (received.length < 11) {
-        const n = await within(
-          receiver.recvBatch(slots, sizes, { segmentSizes }),
-          5000,
-          "recvBatch",
-        );
-        assert(n !== null);
-        for (let i = 0; i < n; i++) {
-          received.push(slots[i].slice(0, sizes[i]));
-          assertStrictEquals(segmentSizes[i], 0);
-        }
-      }
+      const { packets: received, segmentSizes } = await receiveAll(receiver, 11);
+      assertEquals(segmentSizes, Array(11).fill(0));
       assertEquals(received.map((datagram) => datagram.length), [...Array(10).fill(1400), 100]);
       for (let i = 0; i < 11; i++) {
         assertEquals(received[i], packet.subarray(i * 1400, i * 1400 + received[i].length));
@@ -80,22 +53,9 @@ for (const hostname of ["127.0.0.1", "::1"]) {
       assert(receiver.gro, "this kernel has UDP GRO");
       const packets = [train(14100), train(3000), train(500)];
       await sender.sendBatch(packets, { to: receiver.localAddress, segmentSize: 1400 });
-      const slots = buffers(4);
-      const sizes = new Uint32Array(4);
-      const segmentSizes: number[] = [];
-      const got: number[][] = [];
-      while (got.length < 3) {
-        const n = await within(
-          receiver.recvBatch(slots, sizes, { segmentSizes }),
-          5000,
-          "recvBatch",
-        );
-        assert(n !== null);
-        for (let i = 0; i < n; i++) {
-          assertEquals(slots[i].subarray(0, sizes[i]), packets[got.length]);
-          got.push([sizes[i], segmentSizes[i]]);
-        }
-      }
+      const received = await receiveAll(receiver, 3, 65535);
+      assertEquals(received.packets, packets);
+      const got = received.packets.map((packet, i) => [packet.length, received.segmentSizes[i]]);
       // On loopback the train reaches the socket as it was built; the packet that
       // fits one segment is an ordinary datagram.
       assertEquals(got, [[14100, 1400], [3000, 1400], [500, 0]]);
@@ -110,15 +70,8 @@ kernelTest("a GSO train of UDP_MAX_SEGMENTS (128) segments arrives whole", async
     to: receiver.localAddress,
     segmentSize: 100,
   });
-  let count = 0;
-  const slots = buffers(64, 2048);
-  const sizes = new Uint32Array(64);
-  while (count < 128) {
-    const n = await within(receiver.recvBatch(slots, sizes), 5000, "recvBatch");
-    assert(n !== null);
-    count += n;
-  }
-  assertStrictEquals(count, 128);
+  const { packets } = await receiveAll(receiver, 128);
+  assertStrictEquals(packets.length, 128);
 });
 
 kernelTest("sendBatch waits for room in a full send buffer and then completes", async () => {

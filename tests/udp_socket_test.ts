@@ -8,46 +8,11 @@ import {
   assertThrows,
 } from "./assert.ts";
 import { kernelTest, openFdCount, runScript, within } from "./kernel.ts";
-
-/** The error `promise` rejects with (failing when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("Expected a rejection");
-}
+import { buffers, receiveAll, rejection } from "./udp_helpers.ts";
 
 /** `count` packets of distinct lengths and contents: packet i is `100 + i` bytes of `i`. */
 function numbered(count: number): Uint8Array[] {
   return Array.from({ length: count }, (_, i) => new Uint8Array(100 + i).fill(i));
-}
-
-function buffers(count: number, size = 2048): Uint8Array[] {
-  return Array.from({ length: count }, () => new Uint8Array(size));
-}
-
-/** Receives until `count` datagrams arrived; their contents and senders. */
-async function receiveAll(
-  socket: UdpSocket,
-  count: number,
-  size = 2048,
-): Promise<{ packets: Uint8Array[]; from: UdpAddress[] }> {
-  const packets: Uint8Array[] = [];
-  const from: UdpAddress[] = [];
-  const slots = buffers(16, size);
-  const sizes = new Uint32Array(16);
-  const addresses: UdpAddress[] = [];
-  while (packets.length < count) {
-    const n = await within(socket.recvBatch(slots, sizes, { addresses }), 5000, "recvBatch");
-    assert(n !== null && n >= 1);
-    for (let i = 0; i < n; i++) {
-      packets.push(slots[i].slice(0, sizes[i]));
-      from.push({ ...addresses[i] });
-    }
-  }
-  return { packets, from };
 }
 
 for (const hostname of ["127.0.0.1", "::1"]) {

@@ -124,9 +124,7 @@ export class MessageBatch {
 
   /** Points message `i` at an address of the caller's instead of its own slot. */
   setName(i: number, address: number, length: number): void {
-    const word = i * mmsghdr_u32.size;
-    setPointer(this.#words, word + mmsghdr_u32.msg_name, address);
-    this.#words[word + mmsghdr_u32.msg_namelen] = length;
+    this.#setBuffer(i, mmsghdr_u32.msg_name, address, mmsghdr_u32.msg_namelen, length);
   }
 
   /** Sets message `i`'s control length: 0 for none, else the room of its buffer. */
@@ -136,9 +134,14 @@ export class MessageBatch {
 
   /** Points message `i`'s control at another message's buffer (one shared cmsg). */
   setControl(i: number, address: number, length: number): void {
+    this.#setBuffer(i, mmsghdr_u32.msg_control, address, mmsghdr_u32.msg_controllen, length);
+  }
+
+  /** Sets a pointer field of message `i` and the length field that goes with it. */
+  #setBuffer(i: number, pointer: number, address: number, lengthField: number, length: number) {
     const word = i * mmsghdr_u32.size;
-    setPointer(this.#words, word + mmsghdr_u32.msg_control, address);
-    this.#words[word + mmsghdr_u32.msg_controllen] = length;
+    setPointer(this.#words, word + pointer, address);
+    this.#words[word + lengthField] = length;
   }
 
   /** `msg_len` of message `i`: the bytes received or sent. */

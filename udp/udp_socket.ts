@@ -37,7 +37,7 @@ import {
 import { libc } from "../ffi/libc.ts";
 import { UIO_MAXIOV } from "../ffi/mmsghdr.ts";
 import { sizeof_sockaddr_in6 } from "../ffi/sockaddr_in.ts";
-import { closeFds, Readiness, type ReadinessFds } from "../src/readiness.ts";
+import { closeFds, Readiness, type ReadinessFds, WriteQueue } from "../src/readiness.ts";
 import { check } from "../src/syscall.ts";
 import { TunError } from "../src/tun_error.ts";
 import { describe, validateInteger, validateOptionalBoolean } from "../src/validate.ts";
@@ -242,7 +242,7 @@ export class UdpSocket {
   readonly #segmentControl = new Uint8Array(new ArrayBuffer(CONTROL_SPACE));
   readonly #segmentControlAt: number;
   #segmentSize = 0;
-  #writeTail: Promise<unknown> | undefined;
+  readonly #writes = new WriteQueue();
   #closed = false;
 
   private constructor(fd: number, readiness: Readiness, family: 4 | 6, gro: boolean) {
@@ -281,10 +281,10 @@ export class UdpSocket {
     const port = validatePort(options.port ?? 0, "Port");
     const receiveBufferSize = options.receiveBufferSize === undefined
       ? undefined
-      : validateBufferSize(options.receiveBufferSize, "Receive buffer size");
+      : validateBufferSize(options.receiveBufferSize, "receive");
     const sendBufferSize = options.sendBufferSize === undefined
       ? undefined
-      : validateBufferSize(options.sendBufferSize, "Send buffer size");
+      : validateBufferSize(options.sendBufferSize, "send");
     const wantGro = validateOptionalBoolean(options.gro, "gro") ?? false;
     const where = formatAddress({ hostname, port });
     const action = `bind UDP socket ${where}`;
@@ -384,14 +384,11 @@ export class UdpSocket {
    * ```
    */
   get receiveBufferSize(): number {
-    return this.#bufferSize(SO_RCVBUF, "SO_RCVBUF", "read the receive buffer size of");
+    return this.#bufferSize("receive");
   }
 
   set receiveBufferSize(size: number) {
-    const bytes = validateBufferSize(size, "Receive buffer size");
-    const action = this.#action("set the receive buffer size of");
-    if (this.#closed) throw this.#error(EBADF, "setsockopt(SO_RCVBUF)", action);
-    setBufferSize(this.#fd, "receive", bytes, action);
+    this.#setBufferSize("receive", size);
   }
 
   /**
@@ -408,14 +405,11 @@ export class UdpSocket {
    * ```
    */
   get sendBufferSize(): number {
-    return this.#bufferSize(SO_SNDBUF, "SO_SNDBUF", "read the send buffer size of");
+    return this.#bufferSize("send");
   }
 
   set sendBufferSize(size: number) {
-    const bytes = validateBufferSize(size, "Send buffer size");
-    const action = this.#action("set the send buffer size of");
-    if (this.#closed) throw this.#error(EBADF, "setsockopt(SO_SNDBUF)", action);
-    setBufferSize(this.#fd, "send", bytes, action);
+    this.#setBufferSize("send", size);
   }
 
   /**
@@ -619,7 +613,7 @@ export class UdpSocket {
       checkPackets(packets, family === 4 ? MAX_PAYLOAD_4 : MAX_PAYLOAD_6, segmentSize);
       if (this.#closed) throw this.#sendError(EBADF, options.to);
       signal?.throwIfAborted();
-      if (this.#writeTail === undefined) {
+      if (this.#writes.idle) {
         done = this.#sendNow(packets, 0, segmentSize, options.to);
         if (done === packets.length) return Promise.resolve(done);
       }
@@ -628,7 +622,7 @@ export class UdpSocket {
     }
     const to = { hostname: options.to.hostname, port: options.to.port };
     const segmentSize = options.segmentSize ?? 0;
-    return this.#enqueue(async () => {
+    return this.#writes.enqueue(async () => {
       while (!this.#closed) {
         // Sends called while this one waited encoded their own destinations.
         this.#setDestination(to);
@@ -724,17 +718,6 @@ export class UdpSocket {
     return size;
   }
 
-  /** Runs `task` after every send queued before it, so packets keep their order. */
-  #enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const result = (this.#writeTail ?? Promise.resolve()).then(task);
-    const tail = result.then(() => {}, () => {});
-    this.#writeTail = tail;
-    tail.then(() => {
-      if (this.#writeTail === tail) this.#writeTail = undefined;
-    });
-    return result;
-  }
-
   // --- Closing -------------------------------------------------------------
 
   /**
@@ -790,10 +773,18 @@ export class UdpSocket {
   }
 
   /** SO_RCVBUF or SO_SNDBUF; never asks the kernel about a closed socket's fd number. */
-  #bufferSize(option: number, name: string, verb: string): number {
-    const action = this.#action(verb);
+  #bufferSize(which: BufferKind): number {
+    const { option, name } = BUFFER_OPTIONS[which];
+    const action = this.#action(`read the ${which} buffer size of`);
     if (this.#closed) throw this.#error(EBADF, `getsockopt(${name})`, action);
     return getInt(this.#fd, SOL_SOCKET, option, name, action);
+  }
+
+  #setBufferSize(which: BufferKind, size: number): void {
+    const bytes = validateBufferSize(size, which);
+    const action = this.#action(`set the ${which} buffer size of`);
+    if (this.#closed) throw this.#error(EBADF, `setsockopt(${BUFFER_OPTIONS[which].name})`, action);
+    setBufferSize(this.#fd, which, bytes, action);
   }
 
   #action(verb: string): string {
@@ -834,8 +825,27 @@ function localAddress(fd: number, decoder: SockaddrDecoder): UdpAddress {
   return decoder.decode(address, 0);
 }
 
-function validateBufferSize(size: unknown, what: string): number {
-  return validateInteger(size, what, 1, MAX_BUFFER_SIZE);
+type BufferKind = "receive" | "send";
+
+const BUFFER_OPTIONS = {
+  receive: {
+    what: "Receive buffer size",
+    option: SO_RCVBUF,
+    name: "SO_RCVBUF",
+    force: SO_RCVBUFFORCE,
+    forceName: "SO_RCVBUFFORCE",
+  },
+  send: {
+    what: "Send buffer size",
+    option: SO_SNDBUF,
+    name: "SO_SNDBUF",
+    force: SO_SNDBUFFORCE,
+    forceName: "SO_SNDBUFFORCE",
+  },
+};
+
+function validateBufferSize(size: unknown, which: BufferKind): number {
+  return validateInteger(size, BUFFER_OPTIONS[which].what, 1, MAX_BUFFER_SIZE);
 }
 
 function setInt(
@@ -871,19 +881,12 @@ function getInt(fd: number, level: number, option: number, name: string, action:
 }
 
 /** SO_*BUFFORCE where permitted (it passes the sysctl cap), else the capped SO_*BUF. */
-function setBufferSize(fd: number, which: "receive" | "send", size: number, action: string): void {
-  const force = which === "receive" ? SO_RCVBUFFORCE : SO_SNDBUFFORCE;
+function setBufferSize(fd: number, which: BufferKind, size: number, action: string): void {
+  const { option, name, force, forceName } = BUFFER_OPTIONS[which];
   const value = new Uint8Array(new Int32Array([size]).buffer);
   if (libc().setsockopt(fd, SOL_SOCKET, force, value, 4) === 0) return;
-  if (errno() !== EPERM) {
-    check(-1, `setsockopt(${which === "receive" ? "SO_RCVBUFFORCE" : "SO_SNDBUFFORCE"})`, action);
-  }
-  const plain = which === "receive" ? SO_RCVBUF : SO_SNDBUF;
-  check(
-    libc().setsockopt(fd, SOL_SOCKET, plain, value, 4),
-    `setsockopt(${which === "receive" ? "SO_RCVBUF" : "SO_SNDBUF"})`,
-    action,
-  );
+  if (errno() !== EPERM) check(-1, `setsockopt(${forceName})`, action);
+  check(libc().setsockopt(fd, SOL_SOCKET, option, value, 4), `setsockopt(${name})`, action);
 }
 
 function checkSignal(signal: unknown): void {

@@ -13,6 +13,7 @@ import {
   buildUdp,
   EtherType,
   formatIp,
+  type TcpFlags,
 } from "../../packet/mod.ts";
 
 /** Any 4-byte IPv4 address. */
@@ -82,6 +83,21 @@ export const uint32: fc.Arbitrary<number> = fc.integer({
   min: 0,
   max: 0xffffffff,
 });
+
+/** TCP control bits, each set, clear or left out. */
+export const tcpFlags: fc.Arbitrary<Partial<TcpFlags>> = fc.record(
+  {
+    fin: fc.boolean(),
+    syn: fc.boolean(),
+    rst: fc.boolean(),
+    psh: fc.boolean(),
+    ack: fc.boolean(),
+    urg: fc.boolean(),
+    ece: fc.boolean(),
+    cwr: fc.boolean(),
+  },
+  { requiredKeys: [] },
+);
 
 /** A MAC address as bytes. */
 export const macBytes: fc.Arbitrary<Uint8Array> = fc.uint8Array({

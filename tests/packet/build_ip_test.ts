@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { assert, assertEquals, assertStrictEquals, assertThrows } from "../assert.ts";
 import { buildIPv4, buildIPv6, buildUdp, parsePacket } from "../../packet/mod.ts";
 import { ipv4Bytes, ipv6Bytes, payload } from "./arbitraries.ts";
+import { exampleIPv4Header } from "./samples.ts";
 import { formatIp } from "../../packet/mod.ts";
 
 const NUM_RUNS = 200;
@@ -96,28 +97,7 @@ Deno.test("buildIPv4 writes the RFC 1071 example header byte for byte", () => {
   });
   assertEquals(
     packet.subarray(0, 20),
-    Uint8Array.from([
-      0x45,
-      0x00,
-      0x00,
-      0x73,
-      0x00,
-      0x00,
-      0x40,
-      0x00,
-      0x40,
-      0x11,
-      0xb8,
-      0x61,
-      0xc0,
-      0xa8,
-      0x00,
-      0x01,
-      0xc0,
-      0xa8,
-      0x00,
-      0xc7,
-    ]),
+    exampleIPv4Header(),
   );
 });
 

@@ -23,6 +23,7 @@ import {
   macBytes,
   payload,
   port,
+  tcpFlags,
   ttl,
   uint32,
 } from "./arbitraries.ts";
@@ -98,20 +99,6 @@ const tcpOptionList: fc.Arbitrary<{ bytes: Uint8Array; mss?: number }> = fc
     };
   });
 
-const flagsArbitrary: fc.Arbitrary<Partial<TcpFlags>> = fc.record(
-  {
-    fin: fc.boolean(),
-    syn: fc.boolean(),
-    rst: fc.boolean(),
-    psh: fc.boolean(),
-    ack: fc.boolean(),
-    urg: fc.boolean(),
-    ece: fc.boolean(),
-    cwr: fc.boolean(),
-  },
-  { requiredKeys: [] },
-);
-
 Deno.test("buildUdp then parsePacket gives back every field, for IPv4 and IPv6", () => {
   fc.assert(
     fc.property(
@@ -157,7 +144,7 @@ Deno.test("buildTcp then parsePacket gives back every field, for IPv4 and IPv6",
         sequence: uint32,
         acknowledgment: fc.option(uint32, { nil: undefined }),
         window: fc.option(port, { nil: undefined }),
-        flags: flagsArbitrary,
+        flags: tcpFlags,
         data: fc.option(payload, { nil: undefined }),
         hops: fc.option(ttl, { nil: undefined }),
         tcpOptions: fc.option(tcpOptionList, { nil: undefined }),

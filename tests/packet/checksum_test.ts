@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { assertStrictEquals, assertThrows } from "../assert.ts";
 import { internetChecksum, pseudoHeaderSum, transportChecksum } from "../../packet/mod.ts";
 import { ipv4Bytes, ipv6Bytes } from "./arbitraries.ts";
+import { exampleIPv4Header } from "./samples.ts";
 
 const NUM_RUNS = 300;
 
@@ -63,28 +64,7 @@ Deno.test("internetChecksum matches the RFC 1071 section 3 worked example", () =
 });
 
 Deno.test("internetChecksum reproduces the checksum of a real IPv4 header and sums a correct header to 0", () => {
-  const header = new Uint8Array([
-    0x45,
-    0x00,
-    0x00,
-    0x73,
-    0x00,
-    0x00,
-    0x40,
-    0x00,
-    0x40,
-    0x11,
-    0xb8,
-    0x61,
-    0xc0,
-    0xa8,
-    0x00,
-    0x01,
-    0xc0,
-    0xa8,
-    0x00,
-    0xc7,
-  ]);
+  const header = exampleIPv4Header();
   assertStrictEquals(internetChecksum(header), 0);
   header[10] = header[11] = 0;
   assertStrictEquals(internetChecksum(header), 0xb861);

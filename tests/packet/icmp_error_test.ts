@@ -13,6 +13,7 @@ import {
   parsePacket,
 } from "../../packet/mod.ts";
 import { ipv4Bytes, ipv6Bytes, port, uint32 } from "./arbitraries.ts";
+import { udpDatagram } from "./samples.ts";
 
 const NUM_RUNS = 300;
 
@@ -70,16 +71,21 @@ function icmpBody(type: number, rest: Uint8Array): Uint8Array {
   return body;
 }
 
-const offendingV4: fc.Arbitrary<Offending> = fc.record({
-  source: v4Address,
-  destination: v4Address,
-  kind: fc.constantFrom("udp", "tcp", "echo", "icmp", "fragment"),
-  icmpType: fc.integer({ min: 0, max: 20 }),
+/** What an offending packet of either family is made from besides its addresses and kind. */
+const offendingFields = {
   fragmentOffset: fc.integer({ min: 0, max: 50 }).map((n) => n * 8),
   ports: fc.tuple(port, port),
   sequence: uint32,
   data,
   padding,
+};
+
+const offendingV4: fc.Arbitrary<Offending> = fc.record({
+  source: v4Address,
+  destination: v4Address,
+  kind: fc.constantFrom("udp", "tcp", "echo", "icmp", "fragment"),
+  icmpType: fc.integer({ min: 0, max: 20 }),
+  ...offendingFields,
 }).map(
   ({ source, destination, kind, icmpType, fragmentOffset, ports, sequence, data, padding }) => {
     let packet: Uint8Array;
@@ -129,11 +135,7 @@ const offendingV6: fc.Arbitrary<Offending> = fc.record({
   destination: v6Address,
   kind: fc.constantFrom("udp", "tcp", "icmp", "fragment"),
   icmpType: fc.integer({ min: 0, max: 255 }),
-  fragmentOffset: fc.integer({ min: 0, max: 50 }).map((n) => n * 8),
-  ports: fc.tuple(port, port),
-  sequence: uint32,
-  data,
-  padding,
+  ...offendingFields,
 }).map(
   ({ source, destination, kind, icmpType, fragmentOffset, ports, sequence, data, padding }) => {
     let packet: Uint8Array;
@@ -290,25 +292,14 @@ Deno.test("an ICMP error quoting a big packet fills exactly 576 bytes (IPv4) or 
 });
 
 Deno.test("an ICMP error does not quote link padding after the IP packet", () => {
-  const datagram = buildUdp({
-    source: "192.0.2.1",
-    destination: "192.0.2.7",
-    sourcePort: 1,
-    destinationPort: 2,
-  });
+  const datagram = udpDatagram("192.0.2.1", "192.0.2.7");
   const padded = pad(datagram, new Uint8Array(18).fill(0xee));
   const error = buildIcmpError(padded, { type: "destination-unreachable", source: "192.0.2.7" });
   assertEquals(error.subarray(28), datagram);
 });
 
 Deno.test("an ICMPv6 packet-too-big may answer a packet to a multicast group", () => {
-  const datagram = buildUdp({
-    source: "2001:db8::1",
-    destination: "ff0e::1",
-    sourcePort: 1,
-    destinationPort: 2,
-    payload: new Uint8Array(1400),
-  });
+  const datagram = udpDatagram("2001:db8::1", "ff0e::1", new Uint8Array(1400));
   const error = buildIcmpError(datagram, {
     type: "packet-too-big",
     mtu: 1280,
@@ -336,18 +327,8 @@ Deno.test("an ICMP error is not made for a non-first IPv6 fragment whose next he
 });
 
 Deno.test("an ICMP error takes the code asked for and refuses codes the type does not have", () => {
-  const v4 = buildUdp({
-    source: "192.0.2.1",
-    destination: "192.0.2.7",
-    sourcePort: 1,
-    destinationPort: 2,
-  });
-  const v6 = buildUdp({
-    source: "2001:db8::1",
-    destination: "2001:db8::7",
-    sourcePort: 1,
-    destinationPort: 2,
-  });
+  const v4 = udpDatagram("192.0.2.1", "192.0.2.7");
+  const v6 = udpDatagram("2001:db8::1", "2001:db8::7");
   const code = (packet: Uint8Array, options: Parameters<typeof buildIcmpError>[1]) =>
     parsePacket(buildIcmpError(packet, options), "ip").icmp?.code;
   assertStrictEquals(
@@ -378,18 +359,8 @@ Deno.test("an ICMP error takes the code asked for and refuses codes the type doe
 });
 
 Deno.test("an ICMP error refuses types of the other family, a missing MTU and bad arguments", () => {
-  const v4 = buildUdp({
-    source: "192.0.2.1",
-    destination: "192.0.2.7",
-    sourcePort: 1,
-    destinationPort: 2,
-  });
-  const v6 = buildUdp({
-    source: "2001:db8::1",
-    destination: "2001:db8::7",
-    sourcePort: 1,
-    destinationPort: 2,
-  });
+  const v4 = udpDatagram("192.0.2.1", "192.0.2.7");
+  const v6 = udpDatagram("2001:db8::1", "2001:db8::7");
   const refused: [unknown, unknown][] = [
     [v4, { type: "packet-too-big", mtu: 1280, source: "192.0.2.7" }],
     [v6, { type: "fragmentation-needed", mtu: 1280, source: "2001:db8::7" }],

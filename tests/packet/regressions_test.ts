@@ -20,18 +20,7 @@ import {
   readPcap,
   summarize,
 } from "../../packet/mod.ts";
-
-function hex(text: string): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from(text.match(/../g)!.map((pair) => parseInt(pair, 16)));
-}
-
-/** The issue's packet: ::1 to ::2, a Fragment header (offset 8, next 60), then `data`. */
-function laterIPv6Fragment(data: string): Uint8Array<ArrayBuffer> {
-  return hex(
-    "6000000000102c40" + "00".repeat(15) + "01" + "00".repeat(15) + "02" +
-      "3c00000800000001" + data,
-  );
-}
+import { fromHex, laterIPv6Fragment, udpDatagram } from "./samples.ts";
 
 Deno.test("a non-first IPv6 fragment ends the extension header walk: next header 60 and 8 data bytes", () => {
   const parsed = parsePacket(laterIPv6Fragment("0600000000000000"), "ip");
@@ -84,13 +73,7 @@ function pcapFile(
 }
 
 Deno.test("readPcap reads a record longer than the file's snaplen, as libpcap, tshark and scapy do", async () => {
-  const packet = buildUdp({
-    source: "192.0.2.1",
-    destination: "192.0.2.2",
-    sourcePort: 1,
-    destinationPort: 2,
-    payload: new Uint8Array(72),
-  });
+  const packet = udpDatagram("192.0.2.1", "192.0.2.2", new Uint8Array(72));
   const records = await Array.fromAsync(
     readPcap(pcapFile(64, [{ bytes: packet, originalLength: packet.length }])),
   );
@@ -100,13 +83,7 @@ Deno.test("readPcap reads a record longer than the file's snaplen, as libpcap, t
 });
 
 Deno.test("readPcap reports the original length, so a record cut by the snaplen can be told apart", async () => {
-  const packet = buildUdp({
-    source: "192.0.2.1",
-    destination: "192.0.2.2",
-    sourcePort: 1,
-    destinationPort: 2,
-    payload: new Uint8Array(72),
-  });
+  const packet = udpDatagram("192.0.2.1", "192.0.2.2", new Uint8Array(72));
   const records = await Array.fromAsync(
     readPcap(pcapFile(40, [{ bytes: packet.subarray(0, 40), originalLength: 100 }])),
   );
@@ -141,7 +118,7 @@ Deno.test("ARP is reported only for hardware type 1 (Ethernet), not for IEEE 802
 Deno.test("an 802.3 frame reports its length field as length, not as an EtherType", () => {
   // An LLC frame (STP's DSAP/SSAP 0x42) of 38 bytes, padded to the 60-byte minimum.
   const frame = new Uint8Array(60);
-  frame.set(hex("0180c200000002000000000100260000"), 0);
+  frame.set(fromHex("0180c200000002000000000100260000"), 0);
   frame.set([0x42, 0x42, 0x03], 14);
   const { ethernet, payload, payloadOffset } = parsePacket(frame, "ethernet");
   // Linux's ETH_P_802_2 for an LLC frame: no EtherType is below 0x600.
@@ -273,7 +250,7 @@ Deno.test("summarize prints TCP options as tcpdump does", () => {
     flags: { syn: true },
     window: 64240,
     // mss 1460, sackOK, TS val 1 ecr 0, nop, wscale 7: what Linux sends.
-    options: hex("020405b40402080a0000000100000000" + "01030307"),
+    options: fromHex("020405b40402080a0000000100000000" + "01030307"),
   });
   assertStrictEquals(
     summarize(syn, "ip"),

@@ -14,9 +14,8 @@ import {
   formatIp,
   PcapWriter,
   summarize,
-  type TcpFlags,
 } from "../../packet/mod.ts";
-import { type AddressPair, addressPair, payload, uint32 } from "./arbitraries.ts";
+import { type AddressPair, addressPair, payload, tcpFlags, uint32 } from "./arbitraries.ts";
 
 const TCPDUMP_MISSING = await new Deno.Command("tcpdump", { args: ["--version"], stdout: "null" })
   .output().then(() => false, () => true);
@@ -114,17 +113,6 @@ const tcpOptions: fc.Arbitrary<Uint8Array> = fc.tuple(
   return Uint8Array.from(bytes.slice(0, 40));
 });
 
-const flags: fc.Arbitrary<Partial<TcpFlags>> = fc.record({
-  fin: fc.boolean(),
-  syn: fc.boolean(),
-  rst: fc.boolean(),
-  psh: fc.boolean(),
-  ack: fc.boolean(),
-  urg: fc.boolean(),
-  ece: fc.boolean(),
-  cwr: fc.boolean(),
-});
-
 /**
  * Addresses with IPv6 ones moved into 2001:db8::/32: tcpdump prints
  * IPv4-compatible addresses (::/96) the deprecated RFC 4291 way, which
@@ -157,7 +145,7 @@ const packet: fc.Arbitrary<Uint8Array> = fc.oneof(
     sequence: uint32,
     acknowledgment: uint32,
     window: fc.integer({ min: 0, max: 0xffff }),
-    flags,
+    flags: tcpFlags,
     options: fc.option(tcpOptions, { nil: undefined }),
     payload: fc.option(payload, { nil: undefined }),
   }).map(({ pair, ...fields }) =>
