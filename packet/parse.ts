@@ -16,6 +16,7 @@ import { read16, read32 } from "./bytes.ts";
 import { finishChecksum, sumProtocolAndLength, sumWords } from "./checksum.ts";
 import { EtherType, IpProtocol, optionsHeaderName } from "./constants.ts";
 import { findOption } from "./option_list.ts";
+import { routingDestination, sourceRouteDestination } from "./source_route.ts";
 
 /**
  * What the first byte of a packet is: an IP header, as read from a TUN
@@ -271,8 +272,6 @@ export const ETH_P_802_3 = 0x0001;
 export const ETH_P_802_2 = 0x0004;
 /** The least type field value that is an EtherType, not an 802.3 length. */
 const MIN_ETHER_TYPE = 0x0600;
-const IPV4_OPTION_LSRR = 0x83;
-const IPV4_OPTION_SSRR = 0x89;
 /** ARP hardware type of Ethernet (RFC 826); 6, IEEE 802, is another. */
 const ARPHRD_ETHER = 1;
 
@@ -511,30 +510,6 @@ function parseIPv4(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
   parseTransport(bytes, start, stop, protocol, 4, addressSum, moreFragments, packet);
 }
 
-/**
- * Where the final destination of an unfinished loose or strict source
- * route (RFC 791) is, in the IPv4 options `bytes[offset + 20, end)`: the
- * last address of the route data, which the sender's transport checksum
- * covered. -1 when there is no such route or it is used up (the pointer is
- * past the last address, so the header's destination is the final one).
- * Malformed options end the search rather than throw: they do not make the
- * packet unreadable.
- */
-function sourceRouteDestination(bytes: Uint8Array, offset: number, end: number): number {
-  const at = findOption(
-    bytes,
-    offset + 20,
-    end,
-    (type, length) => (type === IPV4_OPTION_LSRR || type === IPV4_OPTION_SSRR) && length >= 7,
-  );
-  if (at === -1) return -1;
-  const length = bytes[at + 1];
-  const pointer = bytes[at + 2];
-  // The pointer is 1-based within the option and names the next address.
-  if (pointer < 4 || pointer + 3 > length) return -1;
-  return at + 3 + 4 * (Math.floor((length - 3) / 4) - 1);
-}
-
 function parseIPv6(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
   const end = bytes.length;
   ensure("IPv6 header", offset, end, 40);
@@ -613,26 +588,6 @@ function parseIPv6(bytes: Uint8Array, offset: number, packet: ParsedPacket) {
     fragment?.moreFragments ?? false,
     packet,
   );
-}
-
-/**
- * Where the final destination is after the routing header of `length`
- * bytes at `cursor` (RFC 8200 section 8.1): while segments are left, the
- * last address of a type 0 or type 2 header, or the first (Segment List[0])
- * of a segment routing header (type 4, RFC 8754). Other types (RPL's
- * compressed addresses) keep `current`.
- */
-function routingDestination(
-  bytes: Uint8Array,
-  cursor: number,
-  length: number,
-  current: number,
-): number {
-  const type = bytes[cursor + 2];
-  if (bytes[cursor + 3] === 0 || length < 24) return current;
-  if (type === 0 || type === 2) return cursor + 8 + 16 * (Math.floor((length - 8) / 16) - 1);
-  if (type === 4) return cursor + 8;
-  return current;
 }
 
 /**

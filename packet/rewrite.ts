@@ -31,6 +31,7 @@ import { IpProtocol, optionsHeaderName } from "./constants.ts";
 import { applyDelta, bytesDelta, wordDelta } from "./incremental_checksum.ts";
 import { findOption } from "./option_list.ts";
 import { bytesArgument, integerOption, ipOption, optionsObject } from "./options.ts";
+import { routingDestination, sourceRouteDestination } from "./source_route.ts";
 
 /** Options of {@linkcode rewriteAddress}: the addresses to write. */
 export interface AddressRewrite {
@@ -104,7 +105,7 @@ function locate(packet: Uint8Array, action: string, walk: boolean): void {
     datagramEnd = totalLength;
     protocol = packet[9];
     transport = (read16(packet, 6) & 0x1fff) === 0 ? headerLength : -1;
-    sourceRouted = headerLength > 20 && hasPendingSourceRoute(packet, headerLength);
+    sourceRouted = headerLength > 20 && sourceRouteDestination(packet, 0, headerLength) !== -1;
   } else if (version === 6) {
     if (length < 40) throw truncated(action, "IPv6 header", 40, length);
     const end = 40 + read16(packet, 4);
@@ -131,7 +132,11 @@ function walkExtensionHeaders(packet: Uint8Array, action: string): void {
       if (datagramEnd - cursor < length) {
         throw truncated(action, what, length, datagramEnd - cursor);
       }
-      if (protocol === IpProtocol.ROUTING && packet[cursor + 3] !== 0) sourceRouted = true;
+      if (
+        protocol === IpProtocol.ROUTING && routingDestination(packet, cursor, length, -1) !== -1
+      ) {
+        sourceRouted = true;
+      }
       protocol = packet[cursor];
       cursor += length;
     } else if (protocol === IpProtocol.FRAGMENT) {
@@ -151,23 +156,6 @@ function walkExtensionHeaders(packet: Uint8Array, action: string): void {
       return;
     }
   }
-}
-
-/**
- * Whether the IPv4 options hold a loose or strict source route with
- * addresses left to visit. Malformed options end the search: the kernel
- * drops such a packet, so no checksum of it matters.
- */
-function hasPendingSourceRoute(packet: Uint8Array, headerLength: number): boolean {
-  // LSRR and SSRR: the pointer (1-based, from the option's start) names
-  // the next address; past the last one the route is done.
-  return findOption(
-    packet,
-    20,
-    headerLength,
-    (type, length, at) =>
-      (type === 0x83 || type === 0x89) && length >= 3 && packet[at + 2] + 3 <= length,
-  ) !== -1;
 }
 
 function portOption(value: unknown, what: string, action: string): number {

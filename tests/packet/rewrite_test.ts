@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { assert, assertEquals, assertStrictEquals, assertThrows } from "../assert.ts";
 import {
   buildIcmpEcho,
+  buildIPv4,
   buildTcp,
   buildUdp,
   clampMss,
@@ -9,6 +10,7 @@ import {
   formatIp,
   internetChecksum,
   parseIp,
+  parsePacket,
   rewriteAddress,
   rewritePort,
   transportChecksum,
@@ -870,4 +872,27 @@ Deno.test("clampMss returns false and changes nothing for malformed options, non
     "truncated TCP header: need 60 bytes, have 24",
   );
   assertThrows(() => clampMss(bad, 70000), RangeError, "0..65535");
+});
+
+Deno.test("rewriteAddress and parsePacket agree on a source route option whose pointer is below 4", () => {
+  // A route option whose pointer names no address (RFC 791 makes 4 the
+  // smallest) is no pending route: the sender's checksum covers the header's
+  // destination, so a rewritten destination must enter the UDP checksum.
+  const datagram = buildUdp({
+    source: "192.0.2.1",
+    destination: "198.51.100.7",
+    sourcePort: 1000,
+    destinationPort: 2000,
+    payload: new Uint8Array([1, 2, 3]),
+  });
+  const packet = buildIPv4({
+    source: "192.0.2.1",
+    destination: "198.51.100.7",
+    protocol: 17,
+    options: new Uint8Array([0x83, 7, 1, 203, 0, 113, 9, 0]),
+    payload: datagram.subarray(20),
+  });
+  assert(parsePacket(packet, "ip").udp?.checksumValid);
+  rewriteAddress(packet, { destination: "198.51.100.8" });
+  assert(parsePacket(packet, "ip").udp?.checksumValid);
 });
