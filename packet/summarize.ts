@@ -5,32 +5,36 @@
  * @module
  */
 
+import { formatIPv4At, formatIPv6At } from "./address.ts";
 import { read16, read32 } from "./bytes.ts";
-import { EtherType } from "./constants.ts";
-import { type LinkType, type ParsedPacket, parsePacket, type TcpLayer } from "./parse.ts";
+import { EtherType, IpProtocol } from "./constants.ts";
+import { type LinkType, type ParsedPacket, parsePacket } from "./parse.ts";
+import { describeIcmp, describeIcmp6, Truncated } from "./summarize_icmp.ts";
+import { describeTcpOptions } from "./summarize_tcp_options.ts";
 
-const ICMP_TYPES: Record<number, string> = {
-  0: "echo reply",
-  3: "destination unreachable",
-  5: "redirect",
-  8: "echo request",
-  11: "time exceeded",
-  12: "parameter problem",
+const ARP_OPERATIONS: Record<number, string> = {
+  1: "Request",
+  2: "Reply",
+  3: "Reverse Request",
+  4: "Reverse Reply",
+  8: "Inverse Request", // RFC 2390
+  9: "Inverse Reply",
+  10: "NACK Reply", // ATM ARP
 };
 
-const ICMPV6_TYPES: Record<number, string> = {
-  1: "destination unreachable",
-  2: "packet too big",
-  3: "time exceeded",
-  4: "parameter problem",
-  128: "echo request",
-  129: "echo reply",
-  133: "router solicitation",
-  134: "router advertisement",
-  135: "neighbor solicitation",
-  136: "neighbor advertisement",
-  143: "multicast listener report v2",
+const ARP_HARDWARE: Record<number, string> = {
+  1: "Ethernet",
+  6: "TokenRing",
+  7: "ArcNet",
+  15: "FrameRelay",
+  19: "ATM",
+  23: "Strip",
+  24: "IEEE 1394",
+  32: "InfiniBand",
 };
+
+/** tcpdump's ARP protocol type for trailer encapsulation, printed like IPv4. */
+const ETHERTYPE_TRAIL = 0x1000;
 
 // tcpdump's letters, in its order (lowest bit first); "." stands for ACK.
 const TCP_FLAG_LETTERS = [
@@ -44,108 +48,6 @@ const TCP_FLAG_LETTERS = [
   ["cwr", "W"],
 ] as const;
 
-// Options of a fixed size (after kind and length) that tcpdump decodes.
-const TCP_FIXED_OPTIONS: Record<number, readonly [name: string, size: number]> = {
-  2: ["mss", 2],
-  3: ["wscale", 1],
-  4: ["sackOK", 0],
-  6: ["echo", 4], // RFC 1072
-  7: ["echoreply", 4],
-  8: ["TS", 8],
-  11: ["cc", 4], // RFC 1644
-  12: ["ccnew", 4],
-  13: ["", 4], // CC.ECHO: tcpdump's table has an empty name for it
-};
-
-/** A TCP fast open cookie or cookie request, as tcpdump prints it. */
-function describeFastOpen(bytes: Uint8Array, start: number, length: number): string {
-  if (length === 0) return " cookiereq";
-  if (length % 2 !== 0 || length < 4 || length > 16) return " (invalid)";
-  return ` cookie ${hex(bytes, start, length)}`;
-}
-
-function hex(bytes: Uint8Array, start: number, length: number): string {
-  let text = "";
-  for (let i = start; i < start + length; i++) text += bytes[i].toString(16).padStart(2, "0");
-  return text;
-}
-
-/**
- * The TCP options as tcpdump prints them, `mss 1460,sackOK,...]`, or up
- * to `[bad opt]` where an option's length cannot be followed (and then
- * tcpdump ends the line there). The kinds
- * tcpdump decodes into fields of their own besides these (MD5 signature,
- * SCPS, user timeout, TCP-AO, MPTCP) are shown in its generic form
- * instead, `unknown-N 0x…`.
- */
-function describeTcpOptions(
-  bytes: Uint8Array,
-  tcp: TcpLayer,
-): { text: string; endsLine: boolean } {
-  let text = "";
-  let cursor = tcp.offset + 20;
-  const end = tcp.offset + tcp.headerLength;
-  // tcpdump ends the whole line where it cannot follow the options, with a
-  // closing bracket only after a first option.
-  const bad = (first: boolean) => ({ text: `${text}[bad opt]${first ? "" : "]"}`, endsLine: true });
-  while (cursor < end) {
-    const first = text === "";
-    if (!first) text += ",";
-    const kind = bytes[cursor];
-    if (kind === 0) return { text: `${text}eol]`, endsLine: false }; // tcpdump stops at end-of-list
-    if (kind === 1) {
-      text += "nop";
-      cursor++;
-      continue;
-    }
-    // tcpdump reads a length byte past the header if the capture has one.
-    if (cursor + 1 >= bytes.length) return { text: `${text} [|tcp]`, endsLine: true };
-    const length = bytes[cursor + 1];
-    if (length < 2 || cursor + length > end) return bad(first);
-    const data = cursor + 2;
-    const fixed = TCP_FIXED_OPTIONS[kind];
-    if (fixed !== undefined) {
-      const [name, size] = fixed;
-      text += name;
-      // Like tcpdump, read what the kind defines (even past a short length,
-      // within the header) and step over that, not over what the length
-      // says: the surplus bytes of an overlong option are read as options.
-      if (end - data < size) return bad(first);
-      if (size === 1) text += ` ${bytes[data]}`;
-      else if (size === 2) text += ` ${read16(bytes, data)}`;
-      else if (size === 4) text += ` ${read32(bytes, data)}`;
-      else if (size === 8) text += ` val ${read32(bytes, data)} ecr ${read32(bytes, data + 4)}`;
-      if (length !== 2 + size) text += `[len ${length}]`;
-      cursor = data + size;
-      continue;
-    }
-    const dataLength = length - 2;
-    if (kind === 5) {
-      if (dataLength % 8 !== 0 || dataLength === 0) {
-        text += "sack invalid sack";
-      } else {
-        text += `sack ${dataLength / 8} `;
-        for (let block = data; block < data + dataLength; block += 8) {
-          text += `{${read32(bytes, block)}:${read32(bytes, block + 4)}}`;
-        }
-      }
-    } else if (kind === 34) {
-      text += `tfo ${describeFastOpen(bytes, data, dataLength)}`;
-    } else if (kind === 254 && dataLength >= 2) {
-      // RFC 6994 experiments: a 16-bit magic number, 0xf989 for fast open.
-      const magic = read16(bytes, data);
-      text += magic === 0xf989
-        ? `exp-tfo${describeFastOpen(bytes, data + 2, dataLength - 2)}`
-        : `exp-${magic.toString(16).padStart(4, "0")}`;
-    } else {
-      text += `unknown-${kind}`;
-      if (dataLength > 0) text += ` 0x${hex(bytes, data, dataLength)}`;
-    }
-    cursor += length;
-  }
-  return { text: `${text}]`, endsLine: false };
-}
-
 function hex16(value: number): string {
   return `0x${value.toString(16).padStart(4, "0")}`;
 }
@@ -153,7 +55,9 @@ function hex16(value: number): string {
 /** The part after "IP a > b: ", for the transport the packet carries. */
 function describeTransport(packet: ParsedPacket, protocol: number, bytes: Uint8Array): string {
   const { udp, tcp, icmp, payload } = packet;
-  if (udp) return `UDP, length ${payload.length}`;
+  // tcpdump prints the UDP header's length, which in a first fragment is
+  // more than the fragment holds.
+  if (udp) return `UDP, length ${udp.length - 8}`;
   if (tcp) {
     let flags = "";
     for (const [name, letter] of TCP_FLAG_LETTERS) {
@@ -176,54 +80,184 @@ function describeTransport(packet: ParsedPacket, protocol: number, bytes: Uint8A
     return `${line}, options [${options.text}${options.endsLine ? "" : `, length ${length}`}`;
   }
   if (icmp) {
-    const echo = icmp.identifier !== undefined
-      ? `, id ${icmp.identifier}, seq ${icmp.sequence}`
-      : "";
-    if (icmp.version === 4) {
-      const name = ICMP_TYPES[icmp.type] ?? `type ${icmp.type}`;
-      const code = echo === "" && icmp.code !== 0 ? `, code ${icmp.code}` : "";
-      return `ICMP ${name}${code}${echo}, length ${payload.length + 8}`;
+    const end = packet.payloadOffset + payload.length;
+    if (icmp.version === 6) return describeIcmp6(bytes, icmp, end);
+    try {
+      return describeIcmp(bytes, icmp, end);
+    } catch (error) {
+      // tcpdump has printed nothing of the ICMP message when it runs out.
+      if (error instanceof Truncated) return " [|icmp]";
+      throw error;
     }
-    const name = ICMPV6_TYPES[icmp.type] ?? `type ${icmp.type}`;
-    if (echo !== "") return `ICMP6, ${name}${echo}, length ${payload.length + 8}`;
-    const code = icmp.code !== 0 ? `, code ${icmp.code}` : "";
-    return `ICMP6, ${name}${code}, length ${payload.length + 8}`;
   }
   return `ip-proto-${protocol}, length ${payload.length}`;
+}
+
+/**
+ * What tcpdump prints of an IPv6 packet's extension headers before the
+ * transport, each in its own words ("frag (offset|length) " for a
+ * Fragment header), and whether it stops there: it describes nothing past
+ * the Fragment header of a later fragment.
+ */
+function describeExtensionHeaders(
+  bytes: Uint8Array,
+  packet: ParsedPacket,
+): { text: string; ends: boolean } {
+  const ipv6 = packet.ipv6!;
+  const stop = ipv6.offset + 40 + ipv6.payloadLength;
+  let text = "";
+  let nextHeader = bytes[ipv6.offset + 6];
+  let cursor = ipv6.offset + 40;
+  while (cursor < ipv6.offset + ipv6.headerLength) {
+    if (nextHeader === IpProtocol.FRAGMENT) {
+      const offset = read16(bytes, cursor + 2) & 0xfff8;
+      text += `frag (${offset}|${stop - cursor - 8})`;
+      if (offset !== 0) return { text, ends: true };
+      text += " ";
+      nextHeader = bytes[cursor];
+      cursor += 8;
+      continue;
+    }
+    if (nextHeader === IpProtocol.ROUTING) {
+      const routing = describeRoutingHeader(bytes, cursor);
+      text += routing.text;
+      if (routing.ends) return { text, ends: true };
+    } else {
+      // tcpdump names hop-by-hop and destination options headers; of the
+      // options in them it describes only a few unusual ones, and not these.
+      text += nextHeader === IpProtocol.HOP_BY_HOP ? "HBH " : "DSTOPT ";
+    }
+    nextHeader = bytes[cursor];
+    cursor += (bytes[cursor + 1] + 1) * 8;
+  }
+  return { text, ends: false };
+}
+
+/** A routing header as tcpdump's rt6_print describes it, and whether it stops there. */
+function describeRoutingHeader(bytes: Uint8Array, at: number): { text: string; ends: boolean } {
+  const length = bytes[at + 1];
+  const type = bytes[at + 2];
+  let text = `RT6 (len=${length}, type=${type}${type === 0 ? " [Deprecated]" : ""}, segleft=${
+    bytes[at + 3]
+  }`;
+  if (type === 0 || type === 2) {
+    const reserved = read32(bytes, at + 4);
+    if (reserved !== 0) text += `, rsv=0x${reserved.toString(16)}`;
+  } else if (type === 4) {
+    // A segment routing header (RFC 8754).
+    text += `, last-entry=${bytes[at + 4]}`;
+    if (bytes[at + 5] !== 0) text += `, flags=0x${bytes[at + 5].toString(16)}`;
+    text += `, tag=${read16(bytes, at + 6).toString(16)}`;
+  } else {
+    return { text: `${text} (unknown type) (invalid)`, ends: true };
+  }
+  if (length % 2 === 1) return { text: `${text} (invalid length ${length}) (invalid)`, ends: true };
+  for (let i = 0; i < length / 2; i++) text += `, [${i}]${formatIPv6At(bytes, at + 8 + 16 * i)}`;
+  return { text: `${text}) `, ends: false };
 }
 
 function describe(packet: ParsedPacket, bytes: Uint8Array): string {
   const { ethernet, arp, ipv4, ipv6 } = packet;
   const vlan = ethernet?.vlan !== undefined ? `vlan ${ethernet.vlan}, ` : "";
-  const ip = ipv4 ?? ipv6;
-  if (ip) {
-    const name = ipv4 ? "IP" : "IP6";
-    const protocol = ipv4 ? ipv4.protocol : ipv6 ? ipv6.nextHeader : -1;
+  if (ipv4) {
+    const { source, destination, protocol } = ipv4;
+    // A later fragment has no transport header: tcpdump names only the protocol.
+    if (ipv4.fragmentOffset !== 0) {
+      return `${vlan}IP ${source} > ${destination}: ip-proto-${protocol}`;
+    }
     const ports = packet.udp ?? packet.tcp;
-    const from = ports ? `${ip.source}.${ports.sourcePort}` : ip.source;
-    const to = ports ? `${ip.destination}.${ports.destinationPort}` : ip.destination;
-    const fragmentOffset = ipv4 ? ipv4.fragmentOffset : ipv6?.fragment?.offset ?? 0;
-    const fragment = fragmentOffset !== 0 ? `fragment at offset ${fragmentOffset}, ` : "";
-    return `${vlan}${name} ${from} > ${to}: ${fragment}${
-      describeTransport(packet, protocol, bytes)
-    }`;
+    const addresses = ports
+      ? `${source}.${ports.sourcePort} > ${destination}.${ports.destinationPort}`
+      : `${source} > ${destination}`;
+    return `${vlan}IP ${addresses}: ${describeTransport(packet, protocol, bytes)}`;
+  }
+  if (ipv6) {
+    const { source, destination, nextHeader } = ipv6;
+    const ports = packet.udp ?? packet.tcp;
+    if (ipv6.headerLength === 40) {
+      const addresses = ports
+        ? `${source}.${ports.sourcePort} > ${destination}.${ports.destinationPort}`
+        : `${source} > ${destination}`;
+      return `${vlan}IP6 ${addresses}: ${describeTransport(packet, nextHeader, bytes)}`;
+    }
+    // After extension headers tcpdump gives the ports on their own.
+    const headers = describeExtensionHeaders(bytes, packet);
+    const line = `${vlan}IP6 ${source} > ${destination}: ${headers.text}`;
+    if (headers.ends) return line;
+    const ports6 = ports ? `${ports.sourcePort} > ${ports.destinationPort}: ` : "";
+    return `${line}${ports6}${describeTransport(packet, nextHeader, bytes)}`;
   }
   if (ethernet?.length !== undefined) return `${vlan}802.3, length ${ethernet.length}`;
   const linkPayload = bytes.length - (ethernet?.vlan !== undefined ? 18 : 14);
-  if (arp) {
-    const what = arp.operation === 1
-      ? `Request who-has ${arp.targetIp} tell ${arp.senderIp}`
-      : arp.operation === 2
-      ? `Reply ${arp.senderIp} is-at ${arp.senderMac}`
-      : `operation ${arp.operation}, sender ${arp.senderIp}, target ${arp.targetIp}`;
+  if (arp || ethernet?.etherType === EtherType.ARP) {
+    const what = describeArp(bytes, bytes.length - linkPayload);
+    // tcpdump checks the addresses are there before it prints anything.
+    if (what === undefined) return `${vlan} [|arp]`;
     return `${vlan}ARP, ${what}, length ${linkPayload}`;
-  }
-  if (ethernet?.etherType === EtherType.ARP) {
-    return `${vlan}ARP, not IPv4 over Ethernet, length ${linkPayload}`;
   }
   // Without IP or ARP, parsePacket only returns for Ethernet frames.
   const etherType = ethernet ? ethernet.etherType : 0;
   return `${vlan}ethertype ${hex16(etherType)}, length ${bytes.length}`;
+}
+
+function linkAddress(bytes: Uint8Array, start: number, length: number): string {
+  const parts: string[] = [];
+  for (let i = start; i < start + length; i++) parts.push(bytes[i].toString(16).padStart(2, "0"));
+  return parts.join(":");
+}
+
+/** An ARP message as tcpdump's arp_print describes it, without -v. */
+function describeArp(bytes: Uint8Array, at: number): string | undefined {
+  if (bytes.length - at < 8) return undefined;
+  const hardware = read16(bytes, at);
+  const protocol = read16(bytes, at + 2);
+  const hardwareLength = bytes[at + 4];
+  const protocolLength = bytes[at + 5];
+  const operation = read16(bytes, at + 6);
+  const senderMac = at + 8;
+  const senderIp = senderMac + hardwareLength;
+  const targetMac = senderIp + protocolLength;
+  const targetIp = targetMac + hardwareLength;
+  if (targetIp + protocolLength > bytes.length) return undefined;
+  if (
+    (protocol !== EtherType.IPV4 && protocol !== ETHERTYPE_TRAIL) || protocolLength !== 4 ||
+    hardwareLength === 0
+  ) {
+    const hardwareName = ARP_HARDWARE[hardware] ?? `Unknown Hardware (${hardware})`;
+    // The few of tcpdump's EtherType names an ARP message is likely to carry.
+    const protocolName = protocol === EtherType.IPV4
+      ? "IPv4"
+      : protocol === EtherType.IPV6
+      ? "IPv6"
+      : protocol === ETHERTYPE_TRAIL
+      ? "Trail"
+      : `Unknown Protocol (${hex16(protocol)})`;
+    return `${hardwareName} (len ${hardwareLength}), ${protocolName} (len ${protocolLength})`;
+  }
+  const name = ARP_OPERATIONS[operation] ?? `Unknown (${operation})`;
+  const mac = (start: number) => linkAddress(bytes, start, hardwareLength);
+  switch (operation) {
+    case 1: {
+      const asked = bytes.subarray(targetMac, targetMac + hardwareLength).some((b) => b !== 0)
+        ? ` (${mac(targetMac)})`
+        : "";
+      return `${name} who-has ${formatIPv4At(bytes, targetIp)}${asked} tell ${
+        formatIPv4At(bytes, senderIp)
+      }`;
+    }
+    case 2:
+      return `${name} ${formatIPv4At(bytes, senderIp)} is-at ${mac(senderMac)}`;
+    case 3:
+    case 8:
+      return `${name} who-is ${mac(targetMac)} tell ${mac(senderMac)}`;
+    case 4:
+      return `${name} ${mac(targetMac)} at ${formatIPv4At(bytes, targetIp)}`;
+    case 9:
+      return `${name} ${mac(senderMac)} at ${formatIPv4At(bytes, senderIp)}`;
+    default:
+      // tcpdump follows with a hex dump of the message on lines of its own.
+      return `${name}`;
+  }
 }
 
 /**
@@ -233,14 +267,23 @@ function describe(packet: ParsedPacket, bytes: Uint8Array): string {
  * {@linkcode parsePacket} rejects is described as `malformed: ` followed by
  * the parser's message.
  *
- * TCP, UDP and ICMP echo lines are what `tcpdump -n -S -t` (4.99) prints,
- * TCP options included (`options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]`;
- * the MD5, SCPS, user timeout, TCP-AO and MPTCP options are shown in the
- * generic `unknown-N 0x…` form), short of the application protocols tcpdump
- * decodes on well-known ports. Lengths are those tcpdump prints: UDP and
- * TCP data bytes, the whole ICMP message, the ARP message with any
- * padding, the length field of an 802.3 frame (`802.3, length 38`, as
- * `tcpdump -e` says), or the whole frame for other EtherTypes.
+ * The lines are what `tcpdump -n -S -t` (4.99, no `-v`) prints for TCP
+ * (options included: `options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]`,
+ * MD5 signatures as tcpdump shows them without a `-M` secret, MPTCP by
+ * subtype), UDP (the header's length, so a first fragment says how long the
+ * whole datagram is), ICMP and ICMPv6 echo, errors (by what they quote:
+ * `ICMP 192.0.2.1 udp port 53 unreachable, length 36`) and neighbour and
+ * router discovery (`ICMP6, neighbor solicitation, who has 2001:db8::1,
+ * length 32`), IPv4 fragments (a later one as `ip-proto-17`), IPv6
+ * fragment, routing, hop-by-hop and destination options headers (`frag
+ * (1232|76)`), and ARP messages, short of the application protocols tcpdump
+ * decodes on well-known ports and of the hex dumps it adds on lines of
+ * their own (ARP operations and ICMPv6 unreachable codes it has no words
+ * for). Lengths are those tcpdump prints: UDP and TCP data bytes, the
+ * whole ICMP message, the ARP message with any padding, the length field
+ * of an 802.3 frame (`802.3, length 38`, as `tcpdump -e` says), or the
+ * whole frame for other EtherTypes. Unlike tcpdump without `-e`, a tagged
+ * frame's line starts with `vlan N, `.
  *
  * @example Log the traffic of a TUN device
  * ```ts

@@ -12,19 +12,21 @@ import {
   buildTcp,
   buildUdp,
   formatIp,
+  type LinkType,
   PcapWriter,
   summarize,
 } from "../../packet/mod.ts";
 import { type AddressPair, addressPair, payload, tcpFlags, uint32 } from "./arbitraries.ts";
+import { arpFrame, fragments, icmpError, neighborDiscovery } from "./summarize_arbitraries.ts";
 
 const TCPDUMP_MISSING = await new Deno.Command("tcpdump", { args: ["--version"], stdout: "null" })
   .output().then(() => false, () => true);
 
-/** tcpdump's lines for `packets`, written as one raw-IP pcap file. */
-async function tcpdump(packets: Uint8Array[]): Promise<string[]> {
+/** tcpdump's lines for `packets`, written as one pcap file. */
+async function tcpdump(packets: Uint8Array[], link: LinkType = "ip"): Promise<string[]> {
   const path = await Deno.makeTempFile({ suffix: ".pcap" });
   try {
-    const writer = new PcapWriter(await Deno.open(path, { write: true }), { link: "ip" });
+    const writer = new PcapWriter(await Deno.open(path, { write: true }), { link });
     for (const packet of packets) await writer.write(packet, 0n);
     await writer.close();
     const { stdout, stderr, success } = await new Deno.Command("tcpdump", {
@@ -97,8 +99,31 @@ const tcpOption: fc.Arbitrary<number[]> = fc.oneof(
     ...data,
   ]),
   fc.tuple(unknownKind, bytesOf(0, 6)).map(([kind, data]) => [kind, 2 + data.length, ...data]),
+  // MD5 signature, SCPS capabilities, user timeout.
+  fc.tuple(bytesOf(16, 16), surplus(1)).map(([digest, extra]) => [
+    19,
+    18 + extra.length,
+    ...digest,
+    ...extra,
+  ]),
+  fc.tuple(fc.constantFrom(20, 28), bytesOf(2, 2), surplus(1)).map(([kind, value, extra]) => [
+    kind,
+    4 + extra.length,
+    ...value,
+    ...extra,
+  ]),
+  // MPTCP: every subtype (8 and up unknown), at lengths valid for some of them.
+  fc.tuple(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 2, max: 30 }), bytesOf(28, 28)).map(
+    ([subtype, length, data]) => {
+      const option = [30, length, ...data.slice(0, length - 2)];
+      if (length > 2) option[2] = (subtype << 4) | (option[2] & 0x0f);
+      return option;
+    },
+  ),
+  // TCP-AO, with a MAC or too short for its key ids.
+  bytesOf(0, 12).map((data) => [29, 2 + data.length, ...data]),
   // A fixed-size kind with a length too short for it.
-  fc.tuple(fc.constantFrom(2, 3, 6, 8, 13), fc.integer({ min: 2, max: 5 })).map((
+  fc.tuple(fc.constantFrom(2, 3, 6, 8, 13, 19, 20, 28), fc.integer({ min: 2, max: 5 })).map((
     [kind, length],
   ) => [kind, length, ...new Array(length - 2).fill(0)]),
 );
@@ -137,7 +162,7 @@ const pair: fc.Arbitrary<AddressPair> = addressPair.map((pair) => {
 // Ports in a range tcpdump decodes no application protocol on.
 const quietPort = fc.integer({ min: 50000, max: 50999 });
 
-const packet: fc.Arbitrary<Uint8Array> = fc.oneof(
+const packet: fc.Arbitrary<Uint8Array[]> = fc.oneof(
   fc.record({
     pair,
     sourcePort: quietPort,
@@ -148,28 +173,32 @@ const packet: fc.Arbitrary<Uint8Array> = fc.oneof(
     flags: tcpFlags,
     options: fc.option(tcpOptions, { nil: undefined }),
     payload: fc.option(payload, { nil: undefined }),
-  }).map(({ pair, ...fields }) =>
-    buildTcp({ ...fields, source: pair.source, destination: pair.destination })
-  ),
+  }).map(({ pair, ...fields }) => [
+    buildTcp({ ...fields, source: pair.source, destination: pair.destination }),
+  ]),
   fc.record({ pair, s: quietPort, d: quietPort, data: payload }).map((
     { pair, s, d, data },
-  ) => buildUdp({ ...pair, sourcePort: s, destinationPort: d, payload: data })),
+  ) => [buildUdp({ ...pair, sourcePort: s, destinationPort: d, payload: data })]),
   fc.record({
     pair,
     id: fc.integer({ min: 0, max: 0xffff }),
     seq: fc.integer({ min: 0, max: 0xffff }),
     data: payload,
     reply: fc.boolean(),
-  }).map(({ pair, id, seq, data, reply }) =>
-    buildIcmpEcho({ ...pair, identifier: id, sequence: seq, payload: data, reply })
-  ),
+  }).map(({ pair, id, seq, data, reply }) => [
+    buildIcmpEcho({ ...pair, identifier: id, sequence: seq, payload: data, reply }),
+  ]),
+  fragments,
+  icmpError.map((error) => [error]),
+  neighborDiscovery.map((message) => [message]),
 );
 
 tcpdumpTest(
-  "summarize agrees with tcpdump -n -S line for line on TCP, UDP and ICMP echo",
+  "summarize agrees with tcpdump -n -S line for line on TCP, UDP, ICMP, fragments and neighbour discovery",
   async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(packet, { minLength: 1, maxLength: 40 }), async (packets) => {
+      fc.asyncProperty(fc.array(packet, { minLength: 1, maxLength: 30 }), async (groups) => {
+        const packets = groups.flat();
         const lines = await tcpdump(packets);
         assertEquals(packets.map((p) => summarize(p, "ip")), lines);
       }),
@@ -177,6 +206,16 @@ tcpdumpTest(
     );
   },
 );
+
+tcpdumpTest("summarize agrees with tcpdump line for line on ARP messages", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(arpFrame, { minLength: 1, maxLength: 40 }), async (frames) => {
+      const lines = await tcpdump(frames, "ethernet");
+      assertEquals(frames.map((f) => summarize(f, "ethernet")), lines);
+    }),
+    { numRuns: 5 },
+  );
+});
 
 tcpdumpTest("summarize matches tcpdump on Linux's SYN options and a zero-length ACK", async () => {
   const base = {

@@ -4,9 +4,16 @@ import {
   buildArp,
   buildEthernet,
   buildIcmpEcho,
+  buildIcmpError,
+  buildIPv4,
+  buildNeighborAdvertisement,
+  buildNeighborSolicitation,
+  buildRouterAdvertisement,
+  buildRouterSolicitation,
   buildTcp,
   buildUdp,
   EtherType,
+  fragment,
   type LinkType,
   summarize,
 } from "../../packet/mod.ts";
@@ -62,7 +69,7 @@ Deno.test("summarize describes ICMP and ICMPv6 echo with id and sequence", () =>
   );
 });
 
-Deno.test("summarize names other ICMP types and their code", () => {
+Deno.test("summarize reads the fields of other ICMP types, or marks the message cut short like tcpdump", () => {
   const packet = buildIcmpEcho({
     source: "2001:db8::1",
     destination: "ff02::1",
@@ -73,7 +80,7 @@ Deno.test("summarize names other ICMP types and their code", () => {
   packet[40] = 135;
   assertStrictEquals(
     summarize(packet, "ip"),
-    "IP6 2001:db8::1 > ff02::1: ICMP6, neighbor solicitation, length 24",
+    "IP6 2001:db8::1 > ff02::1: ICMP6, neighbor solicitation, who has ::, length 24",
   );
   const v4 = buildIcmpEcho({
     source: "192.0.2.1",
@@ -85,7 +92,8 @@ Deno.test("summarize names other ICMP types and their code", () => {
   v4[21] = 3;
   assertStrictEquals(
     summarize(v4, "ip"),
-    "IP 192.0.2.1 > 192.0.2.2: ICMP destination unreachable, code 3, length 8",
+    // A port unreachable message quoting nothing: tcpdump gives up on it.
+    "IP 192.0.2.1 > 192.0.2.2:  [|icmp]",
   );
 });
 
@@ -236,7 +244,7 @@ Deno.test("summarize still rejects arguments of the wrong type with a TypeError"
   assertThrows(() => summarize(new Uint8Array(1), "tap" as LinkType), TypeError);
 });
 
-Deno.test("summarize falls back to the protocol number, fragment offset or ARP kind it cannot describe further", () => {
+Deno.test("summarize falls back to the protocol number, and reads ARP of other layouts like tcpdump", () => {
   const gre = buildUdp({
     source: "2001:db8::1",
     destination: "2001:db8::2",
@@ -258,7 +266,7 @@ Deno.test("summarize falls back to the protocol number, fragment offset or ARP k
   fragment[7] = 10;
   assertStrictEquals(
     summarize(fragment, "ip"),
-    "IP 192.0.2.1 > 192.0.2.2: fragment at offset 80, ip-proto-17, length 8",
+    "IP 192.0.2.1 > 192.0.2.2: ip-proto-17",
   );
   const arp = buildArp({
     operation: 1,
@@ -278,12 +286,217 @@ Deno.test("summarize falls back to the protocol number, fragment offset or ARP k
   reverse[7] = 3;
   assertStrictEquals(
     summarize(frame(reverse), "ethernet"),
-    "ARP, operation 3, sender 192.0.2.1, target 192.0.2.2, length 28",
+    "ARP, Reverse Request who-is 00:00:00:00:00:00 tell 02:00:00:00:00:01, length 28",
   );
   const otherHardware = arp.slice();
   otherHardware[4] = 8;
+  // 8-byte hardware addresses do not fit in 28 bytes.
+  assertStrictEquals(summarize(frame(otherHardware), "ethernet"), " [|arp]");
+  const ipv6Arp = arp.slice();
+  ipv6Arp.set([0x86, 0xdd], 2);
   assertStrictEquals(
-    summarize(frame(otherHardware), "ethernet"),
-    "ARP, not IPv4 over Ethernet, length 28",
+    summarize(frame(ipv6Arp), "ethernet"),
+    "ARP, Ethernet (len 6), IPv6 (len 4), length 28",
+  );
+});
+
+// The expected lines below are what tcpdump 4.99 -n -S -t prints for these packets.
+
+Deno.test("summarize describes IPv6 fragments like tcpdump: frag (offset|length), ports alone after it", () => {
+  // The issue's packet: a later fragment whose Fragment header says 60 comes next.
+  const later = Uint8Array.from(
+    ("6000000000102c40" + "00".repeat(15) + "01" + "00".repeat(15) + "02" +
+      "3c00000800000001" + "0600000000000000").match(/../g)!,
+    (byte) => parseInt(byte, 16),
+  );
+  assertStrictEquals(summarize(later, "ip"), "IP6 ::1 > ::2: frag (8|8)");
+  const [first, second] = fragment(
+    buildUdp({
+      source: "2001:db8::1",
+      destination: "2001:db8::2",
+      sourcePort: 50000,
+      destinationPort: 50001,
+      payload: new Uint8Array(1300),
+    }),
+    1280,
+    { identification: 1 },
+  );
+  assertStrictEquals(
+    summarize(first, "ip"),
+    "IP6 2001:db8::1 > 2001:db8::2: frag (0|1232) 50000 > 50001: UDP, length 1300",
+  );
+  assertStrictEquals(summarize(second, "ip"), "IP6 2001:db8::1 > 2001:db8::2: frag (1232|76)");
+});
+
+Deno.test("summarize describes IPv4 fragments like tcpdump: the UDP length field first, then only the protocol", () => {
+  const udp = buildUdp({
+    source: "192.0.2.1",
+    destination: "192.0.2.2",
+    sourcePort: 50000,
+    destinationPort: 50001,
+    payload: new Uint8Array(100),
+  });
+  const datagram = buildIPv4({
+    source: "192.0.2.1",
+    destination: "192.0.2.2",
+    protocol: 17,
+    dontFragment: false,
+    payload: udp.subarray(20),
+  });
+  const [first, ...later] = fragment(datagram, 68);
+  assertStrictEquals(
+    summarize(first, "ip"),
+    "IP 192.0.2.1.50000 > 192.0.2.2.50001: UDP, length 100",
+  );
+  for (const piece of later) {
+    assertStrictEquals(summarize(piece, "ip"), "IP 192.0.2.1 > 192.0.2.2: ip-proto-17");
+  }
+});
+
+Deno.test("summarize describes ICMP errors by the packet they quote, like tcpdump", () => {
+  const query = (source: string, destination: string, size = 8) =>
+    buildUdp({
+      source,
+      destination,
+      sourcePort: 50000,
+      destinationPort: 53,
+      payload: new Uint8Array(size),
+    });
+  assertStrictEquals(
+    summarize(
+      buildIcmpError(query("192.0.2.2", "192.0.2.1"), {
+        type: "destination-unreachable",
+        code: 3,
+        source: "192.0.2.1",
+      }),
+      "ip",
+    ),
+    "IP 192.0.2.1 > 192.0.2.2: ICMP 192.0.2.1 udp port 53 unreachable, length 44",
+  );
+  assertStrictEquals(
+    summarize(
+      buildIcmpError(query("2001:db8::2", "2001:db8::1"), {
+        type: "destination-unreachable",
+        code: 4,
+        source: "2001:db8::1",
+      }),
+      "ip",
+    ),
+    "IP6 2001:db8::1 > 2001:db8::2: ICMP6, destination unreachable, unreachable port, " +
+      "2001:db8::1 udp port 53, length 64",
+  );
+  assertStrictEquals(
+    summarize(
+      buildIcmpError(query("2001:db8::2", "2001:db8::1", 1400), {
+        type: "packet-too-big",
+        mtu: 1280,
+        source: "2001:db8::ff",
+      }),
+      "ip",
+    ),
+    "IP6 2001:db8::ff > 2001:db8::2: ICMP6, packet too big, mtu 1280, length 1240",
+  );
+});
+
+Deno.test("summarize describes neighbour and router discovery like tcpdump", () => {
+  const lines = [
+    buildNeighborSolicitation({
+      source: "2001:db8::2",
+      target: "2001:db8::1",
+      sourceMac: "02:00:00:00:00:02",
+    }),
+    buildNeighborAdvertisement({
+      source: "2001:db8::1",
+      destination: "2001:db8::2",
+      target: "2001:db8::1",
+      targetMac: "02:00:00:00:00:01",
+      solicited: true,
+    }),
+    buildRouterSolicitation({ source: "fe80::2", sourceMac: "02:00:00:00:00:02" }),
+    buildRouterAdvertisement({
+      source: "fe80::1",
+      sourceMac: "02:00:00:00:00:01",
+      prefixes: [{ prefix: "2001:db8:1::/64" }],
+    }),
+  ].map((packet) => summarize(packet, "ip"));
+  assertStrictEquals(
+    lines.join("\n"),
+    [
+      "IP6 2001:db8::2 > ff02::1:ff00:1: ICMP6, neighbor solicitation, who has 2001:db8::1, length 32",
+      "IP6 2001:db8::1 > 2001:db8::2: ICMP6, neighbor advertisement, tgt is 2001:db8::1, length 32",
+      "IP6 fe80::2 > ff02::2: ICMP6, router solicitation, length 16",
+      "IP6 fe80::1 > ff02::1: ICMP6, router advertisement, length 56",
+    ].join("\n"),
+  );
+});
+
+Deno.test("summarize decodes the MD5 signature, user timeout, SCPS and TCP-AO options like tcpdump", () => {
+  const digest = Array.from({ length: 16 }, (_, i) => i);
+  const packet = buildTcp({
+    source: "192.0.2.1",
+    destination: "192.0.2.2",
+    sourcePort: 50000,
+    destinationPort: 50001,
+    sequence: 1,
+    flags: { syn: true },
+    options: Uint8Array.of(
+      19,
+      18,
+      ...digest,
+      28,
+      4,
+      0x81,
+      0x2c,
+      20,
+      4,
+      0x0f,
+      7,
+      29,
+      6,
+      1,
+      2,
+      0xab,
+      0xcd,
+    ),
+  });
+  assertStrictEquals(
+    summarize(packet, "ip"),
+    "IP 192.0.2.1.50000 > 192.0.2.2.50001: Flags [S], seq 1, win 65535, options [" +
+      "md5 shared secret not supplied with -M, can't check - 000102030405060708090a0b0c0d0e0f," +
+      "uto 0x812c 16534,scps cap 0f id 7,tcp-ao keyid 1 rnextkeyid 2 mac 0xabcd], length 0",
+  );
+});
+
+Deno.test("summarize decodes MPTCP options by subtype, and gives up where tcpdump does", () => {
+  const base = {
+    source: "192.0.2.1",
+    destination: "192.0.2.2",
+    sourcePort: 50000,
+    destinationPort: 50001,
+    sequence: 1,
+  };
+  const capable = Uint8Array.of(30, 12, 0x01, 0x81, 1, 2, 3, 4, 5, 6, 7, 8);
+  // A DSS option on a SYN is invalid, and ends the line.
+  const dss = Uint8Array.of(30, 4, 0x20, 0x00);
+  assertStrictEquals(
+    summarize(
+      buildTcp({ ...base, flags: { syn: true }, options: Uint8Array.of(...capable, ...dss) }),
+      "ip",
+    ),
+    "IP 192.0.2.1.50000 > 192.0.2.2.50001: Flags [S], seq 1, win 65535, " +
+      "options [mptcp 12 capable v1 csum {0x102030405060708},mptcp 4 dss[bad opt]]",
+  );
+  assertStrictEquals(
+    summarize(
+      buildTcp({
+        ...base,
+        acknowledgment: 5,
+        flags: { ack: true },
+        options: Uint8Array.of(30, 8, 0x20, 0x01, 0, 0, 0, 9),
+      }),
+      "ip",
+    ),
+    "IP 192.0.2.1.50000 > 192.0.2.2.50001: Flags [.], ack 5, win 65535, " +
+      "options [mptcp 8 dss ack 9], length 0",
   );
 });
