@@ -56,3 +56,16 @@ export function applyDelta(bytes: Uint8Array, at: number, delta: number): number
   write16(bytes, at, checksum);
   return checksum;
 }
+
+/**
+ * Adds `delta` to the partial checksum at `at`: a folded one's-complement
+ * sum that is not complemented, as a device with checksum offload leaves
+ * the pseudo-header sum in a TCP or UDP checksum field for the hardware to
+ * complete. A positive sum folds to 1..0xffff, as the kernel's does, never
+ * to 0, so unlike {@linkcode applyDelta} there is no special case.
+ */
+export function addToPartialSum(bytes: Uint8Array, at: number, delta: number): void {
+  let sum = read16(bytes, at) + delta;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  write16(bytes, at, sum);
+}

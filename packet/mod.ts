@@ -135,6 +135,7 @@ export {
   decrementTtl,
   type PortRewrite,
   rewriteAddress,
+  type RewriteOptions,
   rewritePort,
 } from "./rewrite.ts";
 export { fragment, type FragmentOptions } from "./fragment.ts";

@@ -15,6 +15,22 @@
  * its IP header changes; a first fragment's transport checksum is updated,
  * since it covers the whole datagram.
  *
+ * A packet cut short, as an ICMP error quotes one (its IP length says more
+ * than the bytes present), is accepted by `rewriteAddress` and `rewritePort`:
+ * what they rewrite (the addresses; the ports or echo identifier) must be
+ * present, and so must the IPv4 header and any IPv6 extension headers before
+ * the transport header; a transport checksum field beyond the bytes present
+ * is simply not updated (an ICMP error's 8 bytes of TCP end before it).
+ *
+ * A packet read with offload on from a device opened with `vnetHeader: true`
+ * may have its transport checksum left to the device (the virtio-net header
+ * flag `NEEDS_CSUM`): its checksum field then holds only the folded
+ * pseudo-header sum, not complemented. Pass `{ partialChecksum: true }`
+ * ({@linkcode RewriteOptions}) for such a packet: a new address is added to
+ * that sum, and a new port or MSS leaves it alone, since the device sums the
+ * transport header and data itself later. The IPv4 header checksum is
+ * always complete and is updated as ever.
+ *
  * Every argument and the packet are checked before the first byte is
  * written, so a function that throws leaves the packet as it was. Errors: a
  * `TypeError` for an argument of the wrong type or an address of the other
@@ -28,9 +44,9 @@ import { formatIp } from "./address.ts";
 import type { IpAddress } from "./build.ts";
 import { read16, write16 } from "./bytes.ts";
 import { IpProtocol, optionsHeaderName } from "./constants.ts";
-import { applyDelta, bytesDelta, wordDelta } from "./incremental_checksum.ts";
+import { addToPartialSum, applyDelta, bytesDelta, wordDelta } from "./incremental_checksum.ts";
 import { findOption } from "./option_list.ts";
-import { bytesArgument, integerOption, ipOption, optionsObject } from "./options.ts";
+import { booleanOption, bytesArgument, integerOption, ipOption, optionsObject } from "./options.ts";
 import { routingDestination, sourceRouteDestination } from "./source_route.ts";
 
 /** Options of {@linkcode rewriteAddress}: the addresses to write. */
@@ -52,11 +68,36 @@ export interface PortRewrite {
   destination?: number;
 }
 
+/**
+ * How a rewriter treats the packet's checksums, the optional last argument
+ * of {@linkcode rewriteAddress}, {@linkcode rewritePort} and
+ * {@linkcode clampMss}.
+ */
+export interface RewriteOptions {
+  /**
+   * The TCP, UDP or ICMPv6 checksum field holds a partial checksum, as in a
+   * packet whose virtio-net header has `NEEDS_CSUM` (`checksumStart` at the
+   * transport header): the folded sum of the pseudo-header alone, not
+   * complemented, which the device completes by adding the transport
+   * header and data. Address changes are then added to that sum, and port,
+   * echo identifier and MSS changes leave it alone. Default false: the
+   * field holds a complete checksum.
+   */
+  partialChecksum?: boolean;
+}
+
 // What locate() found, kept in module variables so that finding the headers
 // allocates nothing (JavaScript runs one call at a time).
 let isIPv6 = false;
-/** One past the datagram's last byte, as the IP lengths say. */
+/**
+ * One past the datagram's last byte, as the IP lengths say, or one past the
+ * last byte present in a packet cut short that the caller accepts.
+ */
 let datagramEnd = 0;
+/** Whether the packet is cut short: fewer bytes than its IP length says. */
+let cut = false;
+/** Whether the transport checksum field holds a partial sum (RewriteOptions). */
+let partial = false;
 /** Offset of the transport header, or -1 in a fragment other than the first. */
 let transport = -1;
 /** IPv4 protocol, or the IPv6 next header after the extension headers. */
@@ -78,9 +119,10 @@ function truncated(action: string, what: string, need: number, have: number): Ra
 /**
  * Checks the IP header of `packet` and sets the module variables above. With
  * `walk`, IPv6 extension headers are walked to the transport header;
- * without, only the fixed header is checked.
+ * without, only the fixed header is checked. With `acceptCut`, a packet
+ * shorter than its IP length ends where its bytes do.
  */
-function locate(packet: Uint8Array, action: string, walk: boolean): void {
+function locate(packet: Uint8Array, action: string, walk: boolean, acceptCut = false): void {
   bytesArgument(packet, `Cannot ${action}: the packet`);
   const length = packet.length;
   if (length === 0) throw new RangeError(`Cannot ${action}: the packet is empty`);
@@ -100,18 +142,20 @@ function locate(packet: Uint8Array, action: string, walk: boolean): void {
         `Cannot ${action}: invalid IPv4 header: total length ${totalLength} is less than header length ${headerLength}`,
       );
     }
-    if (length < totalLength) throw truncated(action, "IPv4 packet", totalLength, length);
+    cut = length < totalLength;
+    if (cut && !acceptCut) throw truncated(action, "IPv4 packet", totalLength, length);
     isIPv6 = false;
-    datagramEnd = totalLength;
+    datagramEnd = cut ? length : totalLength;
     protocol = packet[9];
     transport = (read16(packet, 6) & 0x1fff) === 0 ? headerLength : -1;
     sourceRouted = headerLength > 20 && sourceRouteDestination(packet, 0, headerLength) !== -1;
   } else if (version === 6) {
     if (length < 40) throw truncated(action, "IPv6 header", 40, length);
     const end = 40 + read16(packet, 4);
-    if (length < end) throw truncated(action, "IPv6 packet", end, length);
+    cut = length < end;
+    if (cut && !acceptCut) throw truncated(action, "IPv6 packet", end, length);
     isIPv6 = true;
-    datagramEnd = end;
+    datagramEnd = cut ? length : end;
     protocol = packet[6];
     transport = 40;
     sourceRouted = false;
@@ -188,28 +232,44 @@ function requireTransport(action: string, what: string, need: number): void {
 
 /**
  * Offset of the checksum field that covers the pseudo-header (TCP, UDP,
- * ICMPv6), or -1 when the packet has none in reach: another protocol, or a
- * fragment other than the first.
+ * ICMPv6), or -1 when the packet has none in reach: another protocol, a
+ * fragment other than the first, or a packet cut short before the field.
  */
 function pseudoHeaderChecksum(action: string): number {
   if (transport === -1) return -1;
+  let field: number;
   if (protocol === IpProtocol.TCP) {
-    requireTransport(action, "TCP header", 20);
-    return transport + 16;
+    field = 16;
+    if (!cut) requireTransport(action, "TCP header", 20);
+  } else if (protocol === IpProtocol.UDP) {
+    field = 6;
+    if (!cut) requireTransport(action, "UDP header", 8);
+  } else if (protocol === IpProtocol.ICMPV6 && isIPv6) {
+    field = 2;
+    if (!cut) requireTransport(action, "ICMPv6 header", 8);
+  } else {
+    return -1;
   }
-  if (protocol === IpProtocol.UDP) {
-    requireTransport(action, "UDP header", 8);
-    return transport + 6;
-  }
-  if (protocol === IpProtocol.ICMPV6 && isIPv6) {
-    requireTransport(action, "ICMPv6 header", 8);
-    return transport + 2;
-  }
-  return -1;
+  return transport + field + 2 <= datagramEnd ? transport + field : -1;
 }
 
-/** Applies `delta` to a TCP, UDP or ICMPv6 checksum at `field`. */
+/** Reads the optional last argument of the rewriters into `partial`. */
+function rewriteOptions(options: RewriteOptions | undefined, action: string): void {
+  partial = false;
+  if (options === undefined) return;
+  optionsObject(options, `Cannot ${action}: options`);
+  partial = booleanOption(options.partialChecksum, `Cannot ${action}: partialChecksum`, false);
+}
+
+/**
+ * Applies `delta` to a TCP, UDP or ICMPv6 checksum at `field`, or, for a
+ * partial checksum, adds it to the pseudo-header sum there.
+ */
 function updateTransportChecksum(packet: Uint8Array, field: number, delta: number): void {
+  if (partial) {
+    addToPartialSum(packet, field, delta);
+    return;
+  }
   if (protocol !== IpProtocol.UDP) {
     applyDelta(packet, field, delta);
     return;
@@ -248,19 +308,51 @@ function updateTransportChecksum(packet: Uint8Array, field: number, delta: numbe
  * // udp?.checksumValid === true
  * ```
  *
+ * @example Translate a TSO super-packet whose checksum the device completes
+ * ```ts
+ * import {
+ *   parseVirtioNetHeader,
+ *   rewriteAddress,
+ *   VIRTIO_NET_HDR_SIZE,
+ *   VirtioNetHeaderFlag,
+ * } from "@tuntap/tuntap/packet";
+ *
+ * function masquerade(read: Uint8Array): void {
+ *   const { flags } = parseVirtioNetHeader(read);
+ *   const partialChecksum = (flags & VirtioNetHeaderFlag.NEEDS_CSUM) !== 0;
+ *   // Lengths stay, so the virtio-net header in front stays valid.
+ *   rewriteAddress(read.subarray(VIRTIO_NET_HDR_SIZE), { source: "198.51.100.1" }, {
+ *     partialChecksum,
+ *   });
+ * }
+ * ```
+ *
+ * A packet cut short (an ICMP error's quote) is rewritten as far as it
+ * goes: its transport checksum is updated only if the field is present.
+ * With `{ partialChecksum: true }` the TCP, UDP or ICMPv6 checksum field is
+ * taken as a partial (pseudo-header) sum and the address change is added
+ * to it, not complemented (see {@linkcode RewriteOptions}).
+ *
  * @param packet The IP packet, changed in place.
- * @param options The new addresses; those left out stay.
+ * @param addresses The new addresses; those left out stay.
+ * @param options How the checksums are kept (default: complete checksums).
  * @throws {TypeError} If an argument has the wrong type or an address is of
  *   the other family than the packet.
- * @throws {RangeError} If the packet is not IP or is truncated.
+ * @throws {RangeError} If the packet is not IP or is truncated before what
+ *   the function changes.
  */
-export function rewriteAddress(packet: Uint8Array, options: AddressRewrite): void {
+export function rewriteAddress(
+  packet: Uint8Array,
+  addresses: AddressRewrite,
+  options?: RewriteOptions,
+): void {
   const action = "rewrite addresses";
-  optionsObject(options, `Cannot ${action}: options`);
-  locate(packet, action, true);
+  optionsObject(addresses, `Cannot ${action}: addresses`);
+  rewriteOptions(options, action);
+  locate(packet, action, true, true);
   const size = isIPv6 ? 16 : 4;
-  const source = addressOption(options.source, "source", size, action);
-  const destination = addressOption(options.destination, "destination", size, action);
+  const source = addressOption(addresses.source, "source", size, action);
+  const destination = addressOption(addresses.destination, "destination", size, action);
   const field = pseudoHeaderChecksum(action);
   const at = isIPv6 ? 8 : 12;
   const sourceDelta = source === undefined ? 0 : bytesDelta(0, packet, at, source);
@@ -303,25 +395,38 @@ export function rewriteAddress(packet: Uint8Array, options: AddressRewrite): voi
  * // tcp?.sourcePort === 61000, tcp?.checksumValid === true
  * ```
  *
+ * A packet cut short (an ICMP error's quote) needs its ports (or echo
+ * header) present; its checksum field is updated only if present. With
+ * `{ partialChecksum: true }` the checksum field is left alone: it holds
+ * the pseudo-header sum, which ports are not part of (see
+ * {@linkcode RewriteOptions}).
+ *
  * @param packet The IP packet, changed in place.
- * @param options The new ports; those left out stay.
+ * @param ports The new ports; those left out stay.
+ * @param options How the checksums are kept (default: complete checksums).
  * @throws {TypeError} If an argument has the wrong type.
  * @throws {RangeError} If a port is out of range, the packet is not IP or is
- *   truncated, has no ports (not TCP, UDP or an ICMP echo; a fragment other
+ *   truncated before its ports, has no ports (not TCP, UDP or an ICMP echo; a fragment other
  *   than the first), or the echo identifier is given two different values.
  */
-export function rewritePort(packet: Uint8Array, options: PortRewrite): void {
+export function rewritePort(
+  packet: Uint8Array,
+  ports: PortRewrite,
+  options?: RewriteOptions,
+): void {
   const action = "rewrite ports";
-  optionsObject(options, `Cannot ${action}: options`);
-  const source = portOption(options.source, "source port", action);
-  const destination = portOption(options.destination, "destination port", action);
-  locate(packet, action, true);
+  optionsObject(ports, `Cannot ${action}: ports`);
+  const source = portOption(ports.source, "source port", action);
+  const destination = portOption(ports.destination, "destination port", action);
+  rewriteOptions(options, action);
+  locate(packet, action, true, true);
   if (transport === -1) {
     throw new RangeError(
       `Cannot ${action}: the packet is a fragment other than the first, which has no ports`,
     );
   }
   if (protocol === IpProtocol.TCP || protocol === IpProtocol.UDP) {
+    if (cut) requireTransport(action, protocol === IpProtocol.TCP ? "TCP ports" : "UDP ports", 4);
     const field = pseudoHeaderChecksum(action);
     let delta = 0;
     if (source !== -1) delta = wordDelta(delta, read16(packet, transport), source, false);
@@ -330,7 +435,8 @@ export function rewritePort(packet: Uint8Array, options: PortRewrite): void {
     }
     if (source !== -1) write16(packet, transport, source);
     if (destination !== -1) write16(packet, transport + 2, destination);
-    updateTransportChecksum(packet, field, delta);
+    // A partial checksum leaves the ports to the device.
+    if (field !== -1 && !partial) updateTransportChecksum(packet, field, delta);
     return;
   }
   const icmp = isIPv6 ? protocol === IpProtocol.ICMPV6 : protocol === IpProtocol.ICMP;
@@ -356,10 +462,12 @@ export function rewritePort(packet: Uint8Array, options: PortRewrite): void {
   if (identifier === -1) return;
   const delta = wordDelta(0, read16(packet, transport + 4), identifier, false);
   write16(packet, transport + 4, identifier);
+  if (partial) return;
   // ICMPv4 has no pseudo-header, so its data can be all zero (an echo reply
-  // with identifier, sequence and data 0), whose checksum is 0xffff.
+  // with identifier, sequence and data 0), whose checksum is 0xffff. Of a
+  // packet cut short, the data that is missing is taken as not all zero.
   if (
-    applyDelta(packet, transport + 2, delta) === 0 && !isIPv6 &&
+    applyDelta(packet, transport + 2, delta) === 0 && !isIPv6 && !cut &&
     allZero(packet, transport, datagramEnd)
   ) {
     write16(packet, transport + 2, 0xffff);
@@ -438,16 +546,21 @@ export function decrementTtl(packet: Uint8Array): number {
  * }
  * ```
  *
+ * With `{ partialChecksum: true }` the checksum field, a pseudo-header sum
+ * (see {@linkcode RewriteOptions}), is left alone.
+ *
  * @param packet The IP packet, changed in place.
  * @param mss The largest MSS to let through, 0..65535.
+ * @param options How the checksums are kept (default: complete checksums).
  * @returns Whether the packet was changed.
  * @throws {TypeError} If an argument has the wrong type.
  * @throws {RangeError} If `mss` is out of range, or the packet is not IP or
  *   is truncated.
  */
-export function clampMss(packet: Uint8Array, mss: number): boolean {
+export function clampMss(packet: Uint8Array, mss: number, options?: RewriteOptions): boolean {
   const action = "clamp the MSS";
   integerOption(mss, `Cannot ${action}: mss`, 0, 0xffff);
+  rewriteOptions(options, action);
   locate(packet, action, true);
   if (transport === -1 || protocol !== IpProtocol.TCP) return false;
   requireTransport(action, "TCP header", 20);
@@ -464,6 +577,8 @@ export function clampMss(packet: Uint8Array, mss: number): boolean {
   const value = read16(packet, at + 2);
   if (value <= mss) return false;
   write16(packet, at + 2, mss);
+  // A partial checksum leaves the options to the device.
+  if (partial) return true;
   // Options are byte-aligned: after a lone NOP the value straddles two
   // checksum words.
   const odd = ((at + 2 - transport) & 1) === 1;

@@ -12,10 +12,19 @@ import {
   buildIPv4,
   buildTcp,
   buildUdp,
+  buildVirtioNetHeader,
   formatIp,
+  gsoSplit,
   internetChecksum,
+  parseIp,
   parsePacket,
+  parseVirtioNetHeader,
+  pseudoHeaderSum,
+  Reassembler,
   type TcpFlags,
+  VIRTIO_NET_HDR_SIZE,
+  VirtioNetGsoType,
+  VirtioNetHeaderFlag,
 } from "../packet/mod.ts";
 import {
   Masquerade,
@@ -362,7 +371,197 @@ Deno.test("nat core: IPv6 is masqueraded too (NAT66), and too big gets packet to
   assertStrictEquals(t.out(solicitation).forward.length, 0);
 });
 
+// ---- The core behind virtio-net headers, as with offload ----
+
+const PLAIN = new Uint8Array(VIRTIO_NET_HDR_SIZE);
+
+/** `packet` behind `header` (a plain one by default), as a device with offload hands it over. */
+function framed(packet: Uint8Array, header: Uint8Array = PLAIN): Uint8Array {
+  const bytes = new Uint8Array(VIRTIO_NET_HDR_SIZE + packet.length);
+  bytes.set(header);
+  bytes.set(packet, VIRTIO_NET_HDR_SIZE);
+  return bytes;
+}
+
+/**
+ * A TCP super-packet of `payload` bytes as the kernel reads it out with
+ * TSO: NEEDS_CSUM, the checksum field holding the folded pseudo-header sum.
+ */
+function superPacket(
+  source: string,
+  sourcePort: number,
+  destination: string,
+  destinationPort: number,
+  payload: number,
+  dontFragment = true,
+): Uint8Array {
+  const segment = buildTcp({
+    source,
+    destination,
+    sourcePort,
+    destinationPort,
+    sequence: 1000,
+    flags: { ack: true, psh: true },
+    payload: new Uint8Array(payload).map((_, i) => i * 13),
+  });
+  const packet = buildIPv4({
+    source,
+    destination,
+    protocol: 6,
+    dontFragment,
+    payload: segment.subarray(20),
+  });
+  let sum = pseudoHeaderSum({
+    source: parseIp(source),
+    destination: parseIp(destination),
+    protocol: 6,
+    length: packet.length - 20,
+  });
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  packet[36] = sum >> 8;
+  packet[37] = sum;
+  const header = buildVirtioNetHeader({
+    flags: VirtioNetHeaderFlag.NEEDS_CSUM,
+    gsoType: VirtioNetGsoType.TCPV4,
+    headerLength: 40,
+    gsoSize: 1448,
+    checksumStart: 20,
+    checksumOffset: 16,
+  });
+  return framed(packet, header);
+}
+
+/** A NAT taking and giving packets behind virtio-net headers, with the inside flow opened. */
+function offloadNat(options: Partial<MasqueradeOptions> = {}) {
+  const t = makeNat({ vnetHeader: true, ...options });
+  const syn = t.out(framed(tcp(CLIENT, 40000, SERVER, 80, { syn: true }))).forward[0];
+  assertEquals(syn.subarray(0, VIRTIO_NET_HDR_SIZE), PLAIN);
+  t.in(framed(tcp(SERVER, 80, PUBLIC, 40000, { syn: true, ack: true })));
+  return t;
+}
+
+Deno.test("nat core with virtio-net headers: a TSO super-packet is translated in place and keeps its header", () => {
+  const t = offloadNat();
+  const read = superPacket(CLIENT, 40000, SERVER, 80, 10_000);
+  const header = read.slice(0, VIRTIO_NET_HDR_SIZE);
+  const { forward, reply } = t.out(read);
+  assertStrictEquals(reply.length, 0);
+  // The very bytes read, header and all: written on as they are.
+  assertStrictEquals(forward[0].buffer, read.buffer);
+  assertEquals(forward[0].subarray(0, VIRTIO_NET_HDR_SIZE), header);
+  // Segmented and completed as the device would, every segment is a right translation.
+  const segments = gsoSplit(
+    forward[0].subarray(VIRTIO_NET_HDR_SIZE),
+    parseVirtioNetHeader(header),
+    1500,
+  );
+  assertStrictEquals(segments.length, 7);
+  for (const segment of segments) {
+    const { ipv4, tcp } = parsePacket(segment, "ip");
+    assertEquals(
+      [ipv4?.source, ipv4?.ttl, ipv4?.checksumValid, tcp?.sourcePort, tcp?.checksumValid],
+      [PUBLIC, 63, true, 40000, true],
+    );
+  }
+  // The answer comes back in as a super-packet too.
+  const back = t.in(superPacket(SERVER, 80, PUBLIC, 40000, 3000)).forward[0];
+  const [first] = gsoSplit(
+    back.subarray(VIRTIO_NET_HDR_SIZE),
+    parseVirtioNetHeader(back),
+    1500,
+  );
+  const answer = parsePacket(first, "ip");
+  assertEquals([answer.ipv4?.destination, answer.tcp?.checksumValid], [CLIENT, true]);
+  assertEquals(t.nat.connections()[0].bytes, { outbound: 40 + 10_040, inbound: 40 + 3040 });
+});
+
+Deno.test("nat core with virtio-net headers: too big is judged by the segments, not the super-packet", () => {
+  const t = offloadNat({ outsideMtu: 1400 });
+  // Segments of 1448 bytes of data make 1488-byte packets: too big for 1400.
+  const { forward, reply } = t.out(superPacket(CLIENT, 40000, SERVER, 80, 5000));
+  assertStrictEquals(forward.length, 0);
+  const error = parsePacket(reply[0].subarray(VIRTIO_NET_HDR_SIZE), "ip");
+  assertEquals([error.ipv4?.source, error.icmp?.type, error.icmp?.code], [ROUTER, 3, 4]);
+  assertEquals(reply[0].subarray(0, VIRTIO_NET_HDR_SIZE), PLAIN);
+  // Without DF it is cut into segments, each fragmented, with checksums complete.
+  const pieces = t.out(superPacket(CLIENT, 40000, SERVER, 80, 5000, false)).forward;
+  // 4 segments (3 × 1448 + 656 bytes of data), the first 3 in two fragments each.
+  assertStrictEquals(pieces.length, 7);
+  const reassembler = new Reassembler();
+  let whole = 0;
+  for (const piece of pieces) {
+    assertEquals(piece.subarray(0, VIRTIO_NET_HDR_SIZE), PLAIN);
+    assert(piece.length - VIRTIO_NET_HDR_SIZE <= 1400);
+    const datagram = reassembler.push(piece.slice(VIRTIO_NET_HDR_SIZE));
+    if (datagram === undefined) continue;
+    const { ipv4, tcp } = parsePacket(datagram, "ip");
+    assertEquals([ipv4?.source, tcp?.checksumValid], [PUBLIC, true]);
+    whole++;
+  }
+  assertStrictEquals(whole, 4);
+  // A super-packet whose segments fit passes whole, though it is far longer than the MTU.
+  const fits = superPacket(CLIENT, 40000, SERVER, 80, 5000);
+  fits[4] = 1300 & 0xff;
+  fits[5] = 1300 >> 8;
+  assertStrictEquals(t.out(fits).forward[0].buffer, fits.buffer);
+});
+
+Deno.test("nat core with virtio-net headers: a checksum left to the device without GSO is translated as a partial sum", () => {
+  const t = makeNat({ vnetHeader: true });
+  const datagram = udp(CLIENT, 40000, SERVER, 53);
+  let sum = pseudoHeaderSum({
+    source: parseIp(CLIENT),
+    destination: parseIp(SERVER),
+    protocol: 17,
+    length: datagram.length - 20,
+  });
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  datagram[26] = sum >> 8;
+  datagram[27] = sum;
+  const header = buildVirtioNetHeader({
+    flags: VirtioNetHeaderFlag.NEEDS_CSUM,
+    checksumStart: 20,
+    checksumOffset: 6,
+  });
+  const out = t.out(framed(datagram, header)).forward[0];
+  assertEquals(out.subarray(0, VIRTIO_NET_HDR_SIZE), header);
+  const [complete] = gsoSplit(out.subarray(VIRTIO_NET_HDR_SIZE), parseVirtioNetHeader(out), 1500);
+  const { ipv4, udp: translated } = parsePacket(complete, "ip");
+  assertEquals([ipv4?.source, ipv4?.checksumValid, translated?.checksumValid], [
+    PUBLIC,
+    true,
+    true,
+  ]);
+});
+
+Deno.test("nat core with virtio-net headers: echo replies and ICMP errors the NAT builds get a plain header", () => {
+  const t = makeNat({ vnetHeader: true });
+  const ping = buildIcmpEcho({ source: CLIENT, destination: ROUTER, identifier: 7, sequence: 1 });
+  const echo = t.out(framed(ping)).reply[0];
+  assertEquals(echo.subarray(0, VIRTIO_NET_HDR_SIZE), PLAIN);
+  assertEquals(parsePacket(echo.subarray(VIRTIO_NET_HDR_SIZE), "ip").icmp?.type, 0);
+  const expiring = buildUdp({
+    source: CLIENT,
+    destination: SERVER,
+    sourcePort: 40000,
+    destinationPort: 33434,
+    ttl: 1,
+  });
+  const error = t.out(framed(expiring)).reply[0];
+  assertEquals(error.subarray(0, VIRTIO_NET_HDR_SIZE), PLAIN);
+  assertEquals(parsePacket(error.subarray(VIRTIO_NET_HDR_SIZE), "ip").icmp?.type, 11);
+  // Shorter than a header: dropped as malformed.
+  assertStrictEquals(t.out(new Uint8Array(4)).forward.length, 0);
+  assertStrictEquals(t.nat.stats.dropped.malformed, 1);
+});
+
 // ---- The example as a process, between two namespaces ----
+
+/** Each kernel test runs with the devices' offload (the default) and without. */
+const MODES: { label: string; args: string[] }[] = [
+  { label: "with offload", args: [] },
+  { label: "without offload", args: ["--no-offload"] },
+];
 
 /** Starts examples/nat.ts with its devices in `client` and `server`, waiting for "ready". */
 async function startNat(
@@ -420,20 +619,21 @@ async function table(nat: Example, n: number): Promise<NatConnection[]> {
   throw new Error(`no table after SIGUSR1:\n${nat.lines.slice(before).join("\n")}`);
 }
 
-kernelTest(
-  "nat carries TCP, UDP and ping from the client to the server from the public address, and lists the three flows",
-  async () => {
-    using client = namespace("natc");
-    using server = namespace("nats");
-    await using nat = await startNat(client, server);
-    const size = 1 << 20;
-    const tcpServer = server.deno(`
+for (const mode of MODES) {
+  kernelTest(
+    `nat carries TCP, UDP and ping from the client to the server from the public address, and lists the three flows (${mode.label})`,
+    async () => {
+      using client = namespace("natc");
+      using server = namespace("nats");
+      await using nat = await startNat(client, server, mode.args);
+      const size = 1 << 20;
+      const tcpServer = server.deno(`
       using listener = Deno.listen({ hostname: "${SERVER}", port: 5001 });
       const connection = await listener.accept();
       let received = 0;
       for await (const chunk of connection.readable) received += chunk.length;
       console.log(connection.remoteAddr.hostname, received);`);
-    const tcpClient = client.deno(`
+      const tcpClient = client.deno(`
       let connection;
       for (let i = 0; i < 100 && !connection; i++) {
         connection = await Deno.connect({ hostname: "${SERVER}", port: 5001 })
@@ -442,16 +642,16 @@ kernelTest(
       const writer = connection.writable.getWriter();
       await writer.write(new Uint8Array(${size}).fill(7));
       await writer.close();`);
-    const [seen] = await within(Promise.all([tcpServer, tcpClient]), 30_000, "the TCP transfer");
-    assertStrictEquals(seen.trim(), `${PUBLIC} ${size}`);
+      const [seen] = await within(Promise.all([tcpServer, tcpClient]), 30_000, "the TCP transfer");
+      assertStrictEquals(seen.trim(), `${PUBLIC} ${size}`);
 
-    const udpServer = server.deno(`
+      const udpServer = server.deno(`
       const socket = Deno.listenDatagram({ transport: "udp", hostname: "${SERVER}", port: 5353 });
       const [data, from] = await socket.receive();
       await socket.send(data, from);
       console.log(from.hostname);
       socket.close();`);
-    const udpClient = client.deno(`
+      const udpClient = client.deno(`
       const socket = Deno.listenDatagram({ transport: "udp", hostname: "${CLIENT}", port: 40053 });
       const target = { transport: "udp", hostname: "${SERVER}", port: 5353 };
       const received = socket.receive();
@@ -463,131 +663,218 @@ kernelTest(
       }
       console.log(new TextDecoder().decode(answer[0]));
       socket.close();`);
-    const [from, echoed] = await within(
-      Promise.all([udpServer, udpClient]),
-      20_000,
-      "the UDP exchange",
-    );
-    assertStrictEquals(from.trim(), PUBLIC);
-    assertStrictEquals(echoed.trim(), "ping");
+      const [from, echoed] = await within(
+        Promise.all([udpServer, udpClient]),
+        20_000,
+        "the UDP exchange",
+      );
+      assertStrictEquals(from.trim(), PUBLIC);
+      assertStrictEquals(echoed.trim(), "ping");
 
-    assertMatch(client.sh(`ping -c 2 -W 2 ${SERVER}`), /2 received/);
+      assertMatch(client.sh(`ping -c 2 -W 2 ${SERVER}`), /2 received/);
 
-    const connections = await table(nat, 1);
-    // Of each protocol, the flow that carried the most: a connect() that came before the
-    // server listened was reset, and left a flow of its own.
-    const find = (protocol: string) =>
-      connections.filter((c) => c.protocol === protocol)
-        .sort((a, b) => b.packets.outbound - a.packets.outbound)[0];
-    const tcp = find("tcp");
-    assertEquals([tcp?.inside.address, tcp?.outside.address, tcp?.remote], [
-      CLIENT,
-      PUBLIC,
-      { address: SERVER, port: 5001 },
-    ]);
-    assertEquals([
-      find("udp")?.inside,
-      find("udp")?.outside,
-      find("udp")?.remote,
-      find("udp")?.state,
-    ], [
-      { address: CLIENT, port: 40053 },
-      { address: PUBLIC, port: 40053 },
-      { address: SERVER, port: 5353 },
-      "replied",
-    ]);
-    const icmp = find("icmp");
-    assertEquals([icmp?.inside.address, icmp?.remote, icmp?.packets], [
-      CLIENT,
-      { address: SERVER, port: 0 },
-      { outbound: 2, inbound: 2 },
-    ]);
-    // The transfer's connection is closing or closed; each flow was announced as a JSON line.
-    assert(tcp.packets.outbound > 100, JSON.stringify(tcp));
-    assert(["fin-wait", "time-wait", "close"].includes(tcp.state), tcp.state);
-    const created = nat.lines.filter((line) => line.startsWith(`{"event":"created"`))
-      .map((line) => JSON.parse(line).protocol);
-    assertEquals(new Set(created), new Set(["tcp", "udp", "icmp"]));
+      const connections = await table(nat, 1);
+      // Of each protocol, the flow that carried the most: a connect() that came before the
+      // server listened was reset, and left a flow of its own.
+      const find = (protocol: string) =>
+        connections.filter((c) => c.protocol === protocol)
+          .sort((a, b) => b.packets.outbound - a.packets.outbound)[0];
+      const tcp = find("tcp");
+      assertEquals([tcp?.inside.address, tcp?.outside.address, tcp?.remote], [
+        CLIENT,
+        PUBLIC,
+        { address: SERVER, port: 5001 },
+      ]);
+      assertEquals([
+        find("udp")?.inside,
+        find("udp")?.outside,
+        find("udp")?.remote,
+        find("udp")?.state,
+      ], [
+        { address: CLIENT, port: 40053 },
+        { address: PUBLIC, port: 40053 },
+        { address: SERVER, port: 5353 },
+        "replied",
+      ]);
+      const icmp = find("icmp");
+      assertEquals([icmp?.inside.address, icmp?.remote, icmp?.packets], [
+        CLIENT,
+        { address: SERVER, port: 0 },
+        { outbound: 2, inbound: 2 },
+      ]);
+      // The transfer's connection is closing or closed; each flow was announced as a JSON line.
+      assert(tcp.bytes.outbound > size, JSON.stringify(tcp));
+      assert(["fin-wait", "time-wait", "close"].includes(tcp.state), tcp.state);
+      const created = nat.lines.filter((line) => line.startsWith(`{"event":"created"`))
+        .map((line) => JSON.parse(line).protocol);
+      assertEquals(new Set(created), new Set(["tcp", "udp", "icmp"]));
 
-    const { code, stderr } = await nat.exit("SIGTERM");
-    assertStrictEquals(code, 0, stderr);
-    assertStrictEquals(JSON.parse(nat.lines.at(-2)!).connections.length, connections.length);
-    assert(JSON.parse(nat.lines.at(-1)!).stats.outbound > 0);
-  },
-);
+      const { code, stderr } = await nat.exit("SIGTERM");
+      assertStrictEquals(code, 0, stderr);
+      assertStrictEquals(JSON.parse(nat.lines.at(-2)!).connections.length, connections.length);
+      assert(JSON.parse(nat.lines.at(-1)!).stats.outbound > 0);
+    },
+  );
+}
 
-kernelTest(
-  "nat answers TTL expiry and DF packets too big for the outside MTU, and passes ICMP errors from outside back in",
-  async () => {
-    using client = namespace("natc");
-    using server = namespace("nats");
-    await using nat = await startNat(client, server, ["--outside-mtu", "1400"]);
-    const run = (command: string) => client.sh(`${command} || true`);
-    assertMatch(
-      run(`ping -c 1 -t 1 -W 2 ${SERVER}`),
-      new RegExp(`From ${ROUTER.replaceAll(".", "\\.")} .*Time to live exceeded`),
-    );
-    assertMatch(run(`ping -c 1 -M do -s 1400 -W 2 ${SERVER}`), /mtu ?= ?1400/i);
-    // Without DF the NAT fragments on the way out and reassembles the answer's fragments.
-    assertMatch(run(`ping -c 1 -M dont -s 1400 -W 2 ${SERVER}`), /1 received/);
-    assertMatch(run(`ping -c 1 -W 2 ${ROUTER}`), /1 received/);
-    // A router outside with no way on answers "unreachable" to the public address; the NAT
-    // hands it to the client, whose ping matches the quoted request to its own.
-    server.sh("sysctl -qw net.ipv4.ip_forward=1 && ip route add unreachable 198.51.100.0/24");
-    assertMatch(
-      run("ping -c 1 -W 2 198.51.100.1"),
-      new RegExp(`From ${SERVER.replaceAll(".", "\\.")} .*Unreachable`),
-    );
-    const { code, stderr } = await nat.exit("SIGTERM");
-    assertStrictEquals(code, 0, stderr);
-  },
-);
+for (const mode of MODES) {
+  kernelTest(
+    `nat answers TTL expiry and DF packets too big for the outside MTU, and passes ICMP errors from outside back in (${mode.label})`,
+    async () => {
+      using client = namespace("natc");
+      using server = namespace("nats");
+      await using nat = await startNat(client, server, [...mode.args, "--outside-mtu", "1400"]);
+      const run = (command: string) => client.sh(`${command} || true`);
+      assertMatch(
+        run(`ping -c 1 -t 1 -W 2 ${SERVER}`),
+        new RegExp(`From ${ROUTER.replaceAll(".", "\\.")} .*Time to live exceeded`),
+      );
+      assertMatch(run(`ping -c 1 -M do -s 1400 -W 2 ${SERVER}`), /mtu ?= ?1400/i);
+      // Without DF the NAT fragments on the way out and reassembles the answer's fragments.
+      assertMatch(run(`ping -c 1 -M dont -s 1400 -W 2 ${SERVER}`), /1 received/);
+      assertMatch(run(`ping -c 1 -W 2 ${ROUTER}`), /1 received/);
+      // A router outside with no way on answers "unreachable" to the public address; the NAT
+      // hands it to the client, whose ping matches the quoted request to its own.
+      server.sh("sysctl -qw net.ipv4.ip_forward=1 && ip route add unreachable 198.51.100.0/24");
+      assertMatch(
+        run("ping -c 1 -W 2 198.51.100.1"),
+        new RegExp(`From ${SERVER.replaceAll(".", "\\.")} .*Unreachable`),
+      );
+      const { code, stderr } = await nat.exit("SIGTERM");
+      assertStrictEquals(code, 0, stderr);
+    },
+  );
+}
 
-kernelTest(
-  "nat clamps the MSS of SYNs to the outside MTU (tcpdump on the server's side)",
-  async () => {
-    using client = namespace("natc");
-    using server = namespace("nats");
-    await using nat = await startNat(client, server, ["--outside-mtu", "1400"]);
-    const device = nat.lines[0].split(" ")[2];
-    const tcpdump = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        server.name,
-        "timeout",
-        "20",
-        "tcpdump",
-        "-nn",
-        "-l",
-        "-c",
-        "1",
-        "-i",
-        device,
-        "tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const stdout = new Response(tcpdump.stdout).text();
-    const reader = tcpdump.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    for (let seen = ""; !seen.includes("listening on");) {
-      const { value, done } = await within(reader.read(), 10_000, "tcpdump starting");
-      if (done) throw new Error(`tcpdump ended: ${seen}`);
-      seen += value;
-    }
-    const drained = (async () => {
-      while (!(await reader.read()).done);
-    })();
-    await client.deno(`
+for (const mode of MODES) {
+  kernelTest(
+    `nat clamps the MSS of SYNs to the outside MTU (tcpdump on the server's side) (${mode.label})`,
+    async () => {
+      using client = namespace("natc");
+      using server = namespace("nats");
+      await using nat = await startNat(client, server, [...mode.args, "--outside-mtu", "1400"]);
+      const device = nat.lines[0].split(" ")[2];
+      const tcpdump = new Deno.Command("ip", {
+        args: [
+          "netns",
+          "exec",
+          server.name,
+          "timeout",
+          "20",
+          "tcpdump",
+          "-nn",
+          "-l",
+          "-c",
+          "1",
+          "-i",
+          device,
+          "tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const stdout = new Response(tcpdump.stdout).text();
+      const reader = tcpdump.stderr.pipeThrough(new TextDecoderStream()).getReader();
+      for (let seen = ""; !seen.includes("listening on");) {
+        const { value, done } = await within(reader.read(), 10_000, "tcpdump starting");
+        if (done) throw new Error(`tcpdump ended: ${seen}`);
+        seen += value;
+      }
+      const drained = (async () => {
+        while (!(await reader.read()).done);
+      })();
+      await client.deno(`
     try {
       (await Deno.connect({ hostname: "${SERVER}", port: 9 })).close();
     } catch {
       // Nothing listens: the SYN is what counts.
     }`);
-    const line = await within(stdout, 20_000, "tcpdump's line");
-    await Promise.all([tcpdump.status, drained]);
-    assertMatch(line, new RegExp(`IP ${PUBLIC.replaceAll(".", "\\.")}\\.\\d+ > .*mss 1360[,\\]]`));
+      const line = await within(stdout, 20_000, "tcpdump's line");
+      await Promise.all([tcpdump.status, drained]);
+      assertMatch(
+        line,
+        new RegExp(`IP ${PUBLIC.replaceAll(".", "\\.")}\\.\\d+ > .*mss 1360[,\\]]`),
+      );
+    },
+  );
+}
+
+/**
+ * Script lines that define `data(n, seed)` (n pseudo-random bytes), `sha256(bytes)` (hex),
+ * `writeAll(connection, bytes)` and `readAll(connection)` (to EOF).
+ */
+const DATA_HELPERS = `
+  const data = (n, seed) => {
+    const bytes = new Uint8Array(n);
+    for (let i = 0, x = seed; i < n; i++) bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    return bytes;
+  };
+  const sha256 = async (bytes) => Array.from(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  const writeAll = async (connection, bytes) => {
+    for (let at = 0; at < bytes.length;) at += await connection.write(bytes.subarray(at));
+  };
+  const readAll = async (connection) => {
+    let all = new Uint8Array(1 << 16);
+    let length = 0;
+    for (let n; (n = await connection.read(all.subarray(length))) !== null;) {
+      length += n;
+      if (length === all.length) {
+        const more = new Uint8Array(all.length * 2);
+        more.set(all);
+        all = more;
+      }
+    }
+    return all.subarray(0, length);
+  };`;
+
+kernelTest(
+  "nat with offload carries a TCP transfer intact both ways as super-packets, and the server sees the public address",
+  async () => {
+    using client = namespace("natc");
+    using server = namespace("nats");
+    await using nat = await startNat(client, server);
+    const [up, down] = [8 << 20, 4 << 20];
+    const tcpServer = server.deno(`${DATA_HELPERS}
+      using listener = Deno.listen({ hostname: "${SERVER}", port: 5001 });
+      const connection = await listener.accept();
+      const received = await readAll(connection);
+      await writeAll(connection, data(${down}, 2));
+      await connection.closeWrite();
+      console.log(connection.remoteAddr.hostname, received.length, await sha256(received));
+      connection.close();`);
+    const tcpClient = client.deno(`${DATA_HELPERS}
+      let connection;
+      for (let i = 0; i < 100 && !connection; i++) {
+        connection = await Deno.connect({ hostname: "${SERVER}", port: 5001 })
+          .catch(() => new Promise((resolve) => setTimeout(resolve, 50)));
+      }
+      const sent = data(${up}, 1);
+      await writeAll(connection, sent);
+      await connection.closeWrite();
+      const answer = await readAll(connection);
+      connection.close();
+      const expected = await sha256(data(${down}, 2));
+      console.log(await sha256(sent), answer.length, await sha256(answer), expected);`);
+    const [seen, got] = await within(
+      Promise.all([tcpServer, tcpClient]),
+      60_000,
+      "the TCP transfer",
+    );
+    const [from, received, receivedHash] = seen.trim().split(" ");
+    const [sentHash, answered, answerHash, expectedAnswer] = got.trim().split(" ");
+    assertEquals([from, Number(received), receivedHash], [PUBLIC, up, sentHash]);
+    assertEquals([Number(answered), answerHash], [down, expectedAnswer]);
+    // The flow moved in super-packets: far more bytes per packet than an MTU holds.
+    const flow = (await table(nat, 1)).filter((c) => c.protocol === "tcp")
+      .sort((a, b) => b.bytes.outbound - a.bytes.outbound)[0];
+    assert(flow.bytes.outbound > up && flow.bytes.inbound > down, JSON.stringify(flow));
+    assert(flow.bytes.outbound / flow.packets.outbound > 3000, JSON.stringify(flow));
+    assert(flow.bytes.inbound / flow.packets.inbound > 1500, JSON.stringify(flow));
+    const { code, stderr } = await nat.exit("SIGTERM");
+    assertStrictEquals(code, 0, stderr);
   },
 );
 
@@ -600,35 +887,37 @@ async function localAddress(ns: Namespace, address: string): Promise<void> {
   throw new Error(`${address} never became local in ${ns.name}`);
 }
 
-kernelTest(
-  "nat masquerades IPv6 too (NAT66): ping -6 and a TCP connection leave from the public address",
-  async () => {
-    using client = namespace("natc");
-    using server = namespace("nats");
-    await using nat = await startNat(client, server, [
-      "--inside-host",
-      "2001:db8:1::2/64",
-      "--outside-host",
-      "2001:db8:2::1/64",
-      "--public",
-      PUBLIC,
-      "--public",
-      "2001:db8:2::2",
-      "--router",
-      ROUTER,
-      "--router",
-      "2001:db8:1::1",
-    ]);
-    await localAddress(client, "2001:db8:1::2");
-    await localAddress(server, "2001:db8:2::1");
-    assertMatch(client.sh("ping -6 -c 1 -W 2 2001:db8:2::1"), /1 received/);
-    assertMatch(client.sh("ping -6 -c 1 -W 2 2001:db8:1::1"), /1 received/);
-    const accepted = server.deno(`
+for (const mode of MODES) {
+  kernelTest(
+    `nat masquerades IPv6 too (NAT66): ping -6 and a TCP connection leave from the public address (${mode.label})`,
+    async () => {
+      using client = namespace("natc");
+      using server = namespace("nats");
+      await using nat = await startNat(client, server, [
+        ...mode.args,
+        "--inside-host",
+        "2001:db8:1::2/64",
+        "--outside-host",
+        "2001:db8:2::1/64",
+        "--public",
+        PUBLIC,
+        "--public",
+        "2001:db8:2::2",
+        "--router",
+        ROUTER,
+        "--router",
+        "2001:db8:1::1",
+      ]);
+      await localAddress(client, "2001:db8:1::2");
+      await localAddress(server, "2001:db8:2::1");
+      assertMatch(client.sh("ping -6 -c 1 -W 2 2001:db8:2::1"), /1 received/);
+      assertMatch(client.sh("ping -6 -c 1 -W 2 2001:db8:1::1"), /1 received/);
+      const accepted = server.deno(`
     using listener = Deno.listen({ hostname: "2001:db8:2::1", port: 5001 });
     const connection = await listener.accept();
     console.log(connection.remoteAddr.hostname);
     connection.close();`);
-    await client.deno(`
+      await client.deno(`
     for (let i = 0; i < 100; i++) {
       try {
         (await Deno.connect({ hostname: "2001:db8:2::1", port: 5001 })).close();
@@ -637,15 +926,16 @@ kernelTest(
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }`);
-    assertStrictEquals(
-      (await within(accepted, 10_000, "the IPv6 connection")).trim(),
-      "2001:db8:2::2",
-    );
-    const icmp = (await table(nat, 1)).find((c) => c.protocol === "icmp");
-    assertEquals([icmp?.family, icmp?.inside.address, icmp?.outside.address], [
-      6,
-      "2001:db8:1::2",
-      "2001:db8:2::2",
-    ]);
-  },
-);
+      assertStrictEquals(
+        (await within(accepted, 10_000, "the IPv6 connection")).trim(),
+        "2001:db8:2::2",
+      );
+      const icmp = (await table(nat, 1)).find((c) => c.protocol === "icmp");
+      assertEquals([icmp?.family, icmp?.inside.address, icmp?.outside.address], [
+        6,
+        "2001:db8:1::2",
+        "2001:db8:2::2",
+      ]);
+    },
+  );
+}

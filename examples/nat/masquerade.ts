@@ -9,6 +9,13 @@
  * here beyond the toolkit's own work. Fragments are reassembled first, as
  * Linux conntrack does, since only the first one holds the ports.
  *
+ * With `vnetHeader: true` it takes and gives packets as a device with
+ * checksum and segmentation offload reads and writes them, behind a
+ * virtio-net header: TCP super-packets of up to 64 KiB whose checksum the
+ * device completes are translated in place like any packet (the
+ * rewriters' `partialChecksum`), and keep their header, which translation
+ * leaves valid since no length changes.
+ *
  * @module
  */
 
@@ -17,14 +24,19 @@ import {
   clampMss,
   decrementTtl,
   fragment,
+  gsoSplit,
   icmpEchoReply,
   type IcmpErrorOptions,
   internetChecksum,
   parseIp,
+  parseVirtioNetHeader,
   Reassembler,
   rewriteAddress,
+  type RewriteOptions,
   rewritePort,
   transportChecksum,
+  VIRTIO_NET_HDR_SIZE,
+  VirtioNetHeaderFlag,
 } from "../../packet/mod.ts";
 import {
   ConnectionTable,
@@ -76,6 +88,14 @@ export interface MasqueradeOptions {
   icmpErrorsPerSecond?: number;
   /** The clock in milliseconds (default `performance.now`); tests pass their own. */
   now?: () => number;
+  /**
+   * Packets taken and given start with the 10-byte virtio-net header, as on
+   * devices opened with `vnetHeader: true` and checksum/TSO offload: a
+   * packet read with one goes on with the same header (its checksum still
+   * partial, its segmentation still to do), and a packet the NAT builds or
+   * cuts gets a header of a plain, complete packet. Default false.
+   */
+  vnetHeader?: boolean;
 }
 
 /** Why packets were dropped, counted. */
@@ -114,6 +134,10 @@ const ICMPV6 = 58;
 const SYN = 0x02;
 const ACK = 0x10;
 const RST = 0x04;
+/** The rewriters' option for a packet whose transport checksum the device completes. */
+const PARTIAL: RewriteOptions = { partialChecksum: true };
+/** The virtio-net header of a plain packet: nothing left to do. */
+const PLAIN_HEADER = new Uint8Array(VIRTIO_NET_HDR_SIZE);
 
 /**
  * A masquerading source NAT (NAPT, as Linux's `MASQUERADE` target): inside
@@ -179,6 +203,13 @@ export class Masquerade {
   #transport = 0;
   #end = 0;
   #fragment = false;
+  // The virtio-net header of the packet at hand (vnetHeader only): its
+  // bytes, whether its checksum is partial (NEEDS_CSUM), its GSO segment
+  // size (0 for a packet that is not a super-packet).
+  readonly #vnetHeader: boolean;
+  #header: Uint8Array = PLAIN_HEADER;
+  #partial = false;
+  #gsoSize = 0;
 
   constructor(options: MasqueradeOptions) {
     for (const text of options.publicAddresses) {
@@ -209,6 +240,7 @@ export class Masquerade {
     this.#errorRate = options.icmpErrorsPerSecond ?? 100;
     this.#errorTokens = this.#errorRate;
     this.#errorRefill = this.#now();
+    this.#vnetHeader = options.vnetHeader ?? false;
   }
 
   /** Counters of what was translated, answered and dropped (a live object). */
@@ -241,6 +273,30 @@ export class Masquerade {
   }
 
   #guard(packet: Uint8Array, forward: Uint8Array[], reply: Uint8Array[], outbound: boolean) {
+    if (!this.#vnetHeader) {
+      this.#guarded(packet, forward, reply, outbound);
+      return;
+    }
+    if (packet.length < VIRTIO_NET_HDR_SIZE) return void this.#stats.dropped.malformed++;
+    const forwardFrom = forward.length;
+    const replyFrom = reply.length;
+    const header = packet.subarray(0, VIRTIO_NET_HDR_SIZE);
+    this.#header = header;
+    this.#partial = (header[0] & VirtioNetHeaderFlag.NEEDS_CSUM) !== 0;
+    this.#gsoSize = header[1] === 0 ? 0 : header[4] | (header[5] << 8);
+    const ip = packet.subarray(VIRTIO_NET_HDR_SIZE);
+    try {
+      this.#guarded(ip, forward, reply, outbound);
+    } finally {
+      this.#header = PLAIN_HEADER;
+      this.#partial = false;
+      this.#gsoSize = 0;
+    }
+    withHeaders(forward, forwardFrom, ip, packet);
+    withHeaders(reply, replyFrom, ip, packet);
+  }
+
+  #guarded(packet: Uint8Array, forward: Uint8Array[], reply: Uint8Array[], outbound: boolean) {
     try {
       this.#handle(packet, forward, reply, outbound);
     } catch {
@@ -266,6 +322,9 @@ export class Masquerade {
       if (!this.#locate(whole) || this.#fragment) return void drops.malformed++;
       packet = whole;
       reassembled = true;
+      // Fragments come with their checksums complete.
+      this.#partial = false;
+      this.#gsoSize = 0;
     }
     if (packet.length > this.#end) packet = packet.subarray(0, this.#end);
     const family = this.#family;
@@ -301,7 +360,11 @@ export class Masquerade {
     const errorSource = own;
     const mtu = outbound ? this.outsideMtu : this.insideMtu;
     let split = false;
-    if (this.#end > mtu) {
+    // A super-packet goes out in segments: its headers and gsoSize bytes each.
+    const largest = this.#gsoSize === 0
+      ? this.#end
+      : Math.min(this.#end, this.#segmentHeaders(packet) + this.#gsoSize);
+    if (largest > mtu) {
       // A router fragments IPv4 without DF; IPv6 only its source fragments.
       // A datagram the NAT reassembled goes on in fragments again, as
       // Linux conntrack sends on the fragments it gathered.
@@ -334,7 +397,14 @@ export class Masquerade {
       return;
     }
     try {
-      for (const piece of fragment(packet, mtu)) forward.push(piece);
+      // Fragments need whole packets with their checksums complete: the
+      // device's work is done here first.
+      const whole = this.#partial || this.#gsoSize !== 0
+        ? gsoSplit(packet, parseVirtioNetHeader(this.#header), 0xffff)
+        : [packet];
+      for (const segment of whole) {
+        for (const piece of fragment(segment, mtu)) forward.push(piece);
+      }
     } catch {
       // DF on a reassembled IPv4 datagram, or an MTU below the family's minimum.
       drops.tooBig++;
@@ -415,10 +485,11 @@ export class Masquerade {
       if (flow === undefined) return this.#drop("tableFull");
     }
     this.#table.record(flow, true, this.#end, flags, now);
-    if (flags & SYN) clampMss(packet, this.#mss());
-    rewriteAddress(packet, this.#fromPublic[family]!);
+    const checksums = this.#partial ? PARTIAL : undefined;
+    if (flags & SYN) clampMss(packet, this.#mss(), checksums);
+    rewriteAddress(packet, this.#fromPublic[family]!, checksums);
     if (flow.mapping.publicPort !== sourcePort) {
-      rewritePort(packet, flow.mapping.rewrite.publicPort);
+      rewritePort(packet, flow.mapping.rewrite.publicPort, checksums);
     }
     return true;
   }
@@ -451,9 +522,12 @@ export class Masquerade {
     );
     if (mapping === undefined || flow === undefined) return this.#drop("noConnection");
     this.#table.record(flow, false, this.#end, flags, this.#now());
-    if (flags & SYN) clampMss(packet, this.#mss());
-    rewriteAddress(packet, mapping.rewrite.insideAddress);
-    if (mapping.insidePort !== destinationPort) rewritePort(packet, mapping.rewrite.insidePort);
+    const checksums = this.#partial ? PARTIAL : undefined;
+    if (flags & SYN) clampMss(packet, this.#mss(), checksums);
+    rewriteAddress(packet, mapping.rewrite.insideAddress, checksums);
+    if (mapping.insidePort !== destinationPort) {
+      rewritePort(packet, mapping.rewrite.insidePort, checksums);
+    }
     return true;
   }
 
@@ -511,11 +585,9 @@ export class Masquerade {
       if (flow === undefined) return this.#drop("noConnection");
       const { publicPort } = flow.mapping;
       rewriteAddress(packet, { source: this.#public[family] });
-      if (
-        !rewriteQuote(quote, { destination: this.#public[family] }, { destination: publicPort })
-      ) {
-        return this.#drop("malformed");
-      }
+      // A quote cut short (576 bytes in all for ICMPv4) is rewritten as far as it goes.
+      rewriteAddress(quote, { destination: this.#public[family] });
+      rewritePort(quote, { destination: publicPort });
     } else {
       // About a packet that went out: public endpoint → remote.
       if (!equalAt(packet, innerSource, this.#public[family]!)) return this.#drop("noConnection");
@@ -526,9 +598,8 @@ export class Masquerade {
       if (flow === undefined) return this.#drop("noConnection");
       const { insideAddress, insidePort } = flow.mapping;
       rewriteAddress(packet, { destination: insideAddress });
-      if (!rewriteQuote(quote, { source: insideAddress }, { source: insidePort })) {
-        return this.#drop("malformed");
-      }
+      rewriteAddress(quote, { source: insideAddress });
+      rewritePort(quote, { source: insidePort });
     }
     // The quote changed under the ICMP checksum, which covers it: recompute.
     packet[icmp + 2] = packet[icmp + 3] = 0;
@@ -542,6 +613,13 @@ export class Masquerade {
     packet[icmp + 2] = checksum >> 8;
     packet[icmp + 3] = checksum;
     return true;
+  }
+
+  /** Length of the IP and transport headers each segment of the super-packet at hand repeats. */
+  #segmentHeaders(packet: Uint8Array): number {
+    const l4 = this.#transport;
+    if (this.#protocol === TCP && this.#end - l4 >= 20) return l4 + (packet[l4 + 12] >> 4) * 4;
+    return l4 + (this.#protocol === UDP ? 8 : 0);
   }
 
   /** The MSS that fits both links, for the family at hand. */
@@ -631,38 +709,20 @@ function isIcmpError(type: number, family: 4 | 6): boolean {
 }
 
 /**
- * Rewrites the packet an ICMP error quotes. A router quotes only what fits
- * its error (576 bytes in all for ICMPv4), so the quote's length field
- * may promise more than is there, which the rewriters refuse. For the
- * rewrite, the field says what is there; the incremental checksum updates
- * depend only on the words that change, so once the field is restored the
- * checksums are what rewriting the whole packet would have made. False
- * when even that fails (a TCP quote shorter than its header).
+ * Gives the packets pushed to `list` from `from` on their virtio-net
+ * header: the packet read (`ip`, maybe shortened) keeps the one it came
+ * with, in place before it in `read`; any other, built or cut by the NAT,
+ * gets a plain one in a new array.
  */
-function rewriteQuote(
-  quote: Uint8Array,
-  address: { source?: Uint8Array; destination?: Uint8Array },
-  port: { source?: number; destination?: number },
-): boolean {
-  const v4 = quote[0] >> 4 === 4;
-  const field = v4 ? 2 : 4;
-  const saved = read16(quote, field);
-  const present = v4 ? quote.length : quote.length - 40;
-  const cut = saved > present;
-  if (cut) {
-    quote[field] = present >> 8;
-    quote[field + 1] = present;
-  }
-  try {
-    rewriteAddress(quote, address);
-    rewritePort(quote, port);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    if (cut) {
-      quote[field] = saved >> 8;
-      quote[field + 1] = saved;
+function withHeaders(list: Uint8Array[], from: number, ip: Uint8Array, read: Uint8Array): void {
+  for (let i = from; i < list.length; i++) {
+    const packet = list[i];
+    if (packet.buffer === ip.buffer && packet.byteOffset === ip.byteOffset) {
+      list[i] = read.subarray(0, VIRTIO_NET_HDR_SIZE + packet.length);
+    } else {
+      const framed = new Uint8Array(VIRTIO_NET_HDR_SIZE + packet.length);
+      framed.set(packet, VIRTIO_NET_HDR_SIZE);
+      list[i] = framed;
     }
   }
 }

@@ -11,6 +11,7 @@ import {
   internetChecksum,
   parseIp,
   parsePacket,
+  pseudoHeaderSum,
   rewriteAddress,
   rewritePort,
   transportChecksum,
@@ -538,6 +539,250 @@ Deno.test("clampMss lowers only a larger MSS of a SYN, as a full recomputation w
 });
 
 // ---------------------------------------------------------------------------
+// Packets cut short, as ICMP errors quote them.
+
+Deno.test("a packet cut short is rewritten as the whole one is, but for a checksum field past the cut", () => {
+  fc.assert(
+    fc.property(
+      spec.filter((s) => s.fragment !== "later").chain((s) =>
+        fc.record({
+          spec: fc.constant(s),
+          source: fc.option(newAddress(s.source.length === 4), { nil: undefined }),
+          destination: fc.option(newAddress(s.source.length === 4), { nil: undefined }),
+          port: fc.option(port, { nil: undefined }),
+          cut: fc.nat(),
+        })
+      ),
+      ({ spec, source, destination, port, cut }) => {
+        const before = makePacket(spec);
+        const at = layout(before);
+        const echo = spec.kind.startsWith("echo");
+        // What the rewriters need: the ports, or the echo header with its identifier.
+        const least = at.transport + (echo ? 8 : 4);
+        const length = least + cut % (at.end - least + 1);
+        const whole = before.slice();
+        rewriteAddress(whole, { source, destination });
+        if (port !== undefined) rewritePort(whole, { source: port });
+        const quote = before.slice(0, length);
+        rewriteAddress(quote, { source, destination });
+        if (port !== undefined) rewritePort(quote, { source: port });
+        const expected = whole.slice(0, length);
+        // A checksum field cut in two is not updated: its first byte stays.
+        const field = checksumField(at);
+        if (field === length - 1) expected[field] = before[field];
+        assertEquals(toHex(quote), toHex(expected));
+      },
+    ),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+Deno.test("an 8-byte TCP quote gets new addresses and ports; its checksum field, past the quote, is not there to update", () => {
+  const segment = buildTcp({
+    source: "192.0.2.10",
+    destination: "203.0.113.5",
+    sourcePort: 40000,
+    destinationPort: 443,
+    sequence: 7,
+    flags: { ack: true },
+    payload: new Uint8Array(100),
+  });
+  // RFC 792: the IP header and the first 8 bytes of the datagram.
+  const quote = segment.slice(0, 28);
+  rewriteAddress(quote, { source: "198.51.100.1" });
+  rewritePort(quote, { source: 61000 });
+  assertEquals(formatIp(quote.subarray(12, 16)), "198.51.100.1");
+  assertStrictEquals(read16(quote, 20), 61000);
+  // The length still says 140 bytes, and the IPv4 header checksum is right.
+  assertStrictEquals(read16(quote, 2), 140);
+  assertStrictEquals(internetChecksum(quote.subarray(0, 20)), 0);
+  assertEquals(toHex(quote.subarray(24)), toHex(segment.subarray(24, 28)));
+});
+
+Deno.test("a quoted UDP header of 8 bytes has its checksum updated as the whole datagram's would be", () => {
+  const datagram = udp("2001:db8::10", "2001:db8:1::5", Array.from({ length: 200 }, (_, i) => i));
+  const whole = datagram.slice();
+  rewriteAddress(whole, { destination: "2001:db8::99" });
+  rewritePort(whole, { destination: 5353 });
+  const quote = datagram.slice(0, 48);
+  rewriteAddress(quote, { destination: "2001:db8::99" });
+  rewritePort(quote, { destination: 5353 });
+  assertEquals(toHex(quote), toHex(whole.subarray(0, 48)));
+});
+
+Deno.test("a quote cut before its ports or inside its headers is a RangeError and stays as it was", () => {
+  const datagram = udp("192.0.2.10", "203.0.113.5");
+  const quote = datagram.slice(0, 22);
+  const copy = quote.slice();
+  assertThrows(
+    () => rewritePort(quote, { source: 1 }),
+    RangeError,
+    "truncated UDP ports: need 4 bytes, have 2",
+  );
+  assertEquals(quote, copy);
+  // The addresses are there: rewriteAddress takes it, leaving the UDP checksum it cannot reach.
+  rewriteAddress(quote, { source: "198.51.100.1" });
+  assertStrictEquals(internetChecksum(quote.subarray(0, 20)), 0);
+  const echo = buildIcmpEcho({
+    source: "192.0.2.10",
+    destination: "203.0.113.5",
+    identifier: 1,
+    sequence: 1,
+  }).slice(0, 26);
+  assertThrows(() => rewritePort(echo, { source: 2 }), RangeError, "truncated ICMP header");
+  // An IPv6 extension header cut short hides the transport header.
+  const v6 = makePacket({
+    kind: "udp",
+    source: parseIp("2001:db8::1"),
+    destination: parseIp("2001:db8::2"),
+    sourcePort: 1,
+    destinationPort: 2,
+    sequence: 0,
+    payload: new Uint8Array(8),
+    extensions: ["hop-by-hop"],
+  }).slice(0, 44);
+  assertThrows(
+    () => rewriteAddress(v6, { source: "2001:db8::9" }),
+    RangeError,
+    "truncated IPv6 hop-by-hop",
+  );
+});
+
+// ---------------------------------------------------------------------------
+// Partial checksums: the pseudo-header sum a device with checksum offload
+// completes.
+
+function fold(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+/**
+ * Fills the IPv4 header checksum, and puts in the TCP, UDP or ICMPv6
+ * checksum field the folded pseudo-header sum by full computation, as the
+ * kernel leaves it with NEEDS_CSUM. An ICMPv4 checksum is left as it is.
+ */
+function recomputePartial(packet: Uint8Array): Uint8Array {
+  const at = layout(packet);
+  if (at.v4) {
+    write16(packet, 10, 0);
+    write16(packet, 10, internetChecksum(packet.subarray(0, (packet[0] & 0x0f) * 4)));
+  }
+  const field = checksumField(at);
+  if (field === -1 || at.protocol === 1) return packet;
+  const size = at.v4 ? 4 : 16;
+  const source = at.v4 ? 12 : 8;
+  write16(
+    packet,
+    field,
+    fold(pseudoHeaderSum({
+      source: packet.subarray(source, source + size),
+      destination: packet.subarray(at.finalDestination, at.finalDestination + size),
+      protocol: at.protocol,
+      length: at.end - at.transport,
+    })),
+  );
+  return packet;
+}
+
+/** What the device makes of a partial checksum: the complete one (UDP's 0 sent as 0xffff). */
+function completePartial(packet: Uint8Array): Uint8Array {
+  const at = layout(packet);
+  const field = checksumField(at);
+  if (field === -1 || at.protocol === 1) return packet;
+  const checksum = internetChecksum(packet.subarray(at.transport, at.end));
+  write16(packet, field, checksum === 0 && at.protocol === 17 ? 0xffff : checksum);
+  return packet;
+}
+
+const PARTIAL = { partialChecksum: true };
+
+Deno.test("with partialChecksum, new addresses give the pseudo-header sum of a full recomputation", () => {
+  fc.assert(
+    fc.property(
+      spec.chain((s) =>
+        fc.record({
+          spec: fc.constant(s),
+          source: fc.option(newAddress(s.source.length === 4), { nil: undefined }),
+          destination: fc.option(newAddress(s.source.length === 4), { nil: undefined }),
+        })
+      ),
+      ({ spec, source, destination }) => {
+        const before = recomputePartial(makePacket(spec));
+        const after = before.slice();
+        const v4 = spec.source.length === 4;
+        if (source !== undefined) after.set(bytesOf(source), v4 ? 12 : 8);
+        if (destination !== undefined) after.set(bytesOf(destination), v4 ? 16 : 24);
+        recomputePartial(after);
+        const packet = before.slice();
+        rewriteAddress(packet, { source, destination }, PARTIAL);
+        assertEquals(toHex(packet), toHex(after));
+        // Completed by the device, it is the packet a full rewrite makes.
+        const complete = recompute(after.slice());
+        const field = checksumField(layout(complete));
+        // (A zero UDP checksum, "none", is not what a device leaves.)
+        if (!(spec.kind === "udp" && field !== -1 && read16(complete, field) === 0)) {
+          assertEquals(toHex(completePartial(packet)), toHex(complete));
+        }
+      },
+    ),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+Deno.test("with partialChecksum, new ports and a clamped MSS leave the pseudo-header sum alone", () => {
+  fc.assert(
+    fc.property(
+      spec.filter((s) => s.fragment !== "later"),
+      fc.option(port, { nil: undefined }),
+      fc.option(port, { nil: undefined }),
+      tcpOptions,
+      fc.integer({ min: 0, max: 0xffff }),
+      (spec, source, destination, options, mss) => {
+        if (spec.kind.startsWith("echo") && source !== undefined) destination = undefined;
+        const tcp = spec.kind === "tcp";
+        const before = recomputePartial(
+          makePacket({ ...spec, syn: tcp, tcpOptions: tcp ? options : undefined }),
+        );
+        const packet = before.slice();
+        rewritePort(packet, { source, destination }, PARTIAL);
+        const clamped = clampMss(packet, mss, PARTIAL);
+        const expected = before.slice();
+        const at = layout(before);
+        const t = at.transport;
+        if (spec.kind.startsWith("echo")) {
+          const identifier = source ?? destination;
+          if (identifier !== undefined) write16(expected, t + 4, identifier);
+        } else {
+          if (source !== undefined) write16(expected, t, source);
+          if (destination !== undefined) write16(expected, t + 2, destination);
+        }
+        const found = tcp ? findMss(options) : undefined;
+        assertStrictEquals(clamped, found !== undefined && found.value > mss);
+        if (clamped) write16(expected, t + 20 + found!.at, mss);
+        assertEquals(toHex(packet), toHex(expected));
+      },
+    ),
+    { numRuns: NUM_RUNS },
+  );
+});
+
+Deno.test("partialChecksum must be a boolean, and the options an object", () => {
+  const packet = udp("192.0.2.1", "192.0.2.2");
+  const copy = packet.slice();
+  const wrong = { partialChecksum: 1 } as unknown as { partialChecksum: boolean };
+  assertThrows(() => rewriteAddress(packet, { source: "192.0.2.9" }, wrong), TypeError);
+  assertThrows(() => rewritePort(packet, { source: 9 }, wrong), TypeError);
+  assertThrows(() => clampMss(packet, 1000, wrong), TypeError, "partialChecksum must be a boolean");
+  assertThrows(
+    () => rewritePort(packet, { source: 9 }, null as unknown as object),
+    TypeError,
+    "options must be an object",
+  );
+  assertEquals(packet, copy);
+});
+
+// ---------------------------------------------------------------------------
 // Named cases for the edges.
 
 function udp(source: string, destination: string, data: number[] = [1, 2, 3]): Uint8Array {
@@ -739,14 +984,21 @@ Deno.test("a packet that is too short or not IP is a RangeError naming what is w
   const cases: [Uint8Array, string][] = [
     [new Uint8Array(0), "the packet is empty"],
     [v4.subarray(0, 12), "truncated IPv4 header: need 20 bytes, have 12"],
-    [v4.subarray(0, 25), "truncated IPv4 packet: need 31 bytes, have 25"],
     [v6.subarray(0, 30), "truncated IPv6 header: need 40 bytes, have 30"],
-    [v6.subarray(0, 45), "truncated IPv6 packet: need 51 bytes, have 45"],
     [new Uint8Array([0x20, 0, 0, 0]), "not an IP packet: IP version 2"],
   ];
   for (const [packet, message] of cases) {
     assertThrows(() => rewriteAddress(packet, { source: "192.0.2.9" }), RangeError, message);
     assertThrows(() => rewritePort(packet, { source: 9 }), RangeError, message);
+    assertThrows(() => decrementTtl(packet), RangeError, message);
+    assertThrows(() => clampMss(packet, 1200), RangeError, message);
+  }
+  // Cut short of its IP length: only the address and port rewriters take it (as a quote).
+  const cut: [Uint8Array, string][] = [
+    [v4.subarray(0, 25), "truncated IPv4 packet: need 31 bytes, have 25"],
+    [v6.subarray(0, 45), "truncated IPv6 packet: need 51 bytes, have 45"],
+  ];
+  for (const [packet, message] of cut) {
     assertThrows(() => decrementTtl(packet), RangeError, message);
     assertThrows(() => clampMss(packet, 1200), RangeError, message);
   }
