@@ -79,11 +79,32 @@ interface IpLayout {
   fragment: boolean;
 }
 
+function newLayout(): IpLayout {
+  return { family: 4, addresses: 0, addressLength: 0, transport: 0, protocol: 0, fragment: false };
+}
+
+function setLayout(
+  ip: IpLayout,
+  family: 4 | 6,
+  transport: number,
+  protocol: number,
+  fragment: boolean,
+): IpLayout {
+  ip.family = family;
+  ip.addresses = family === 4 ? 12 : 8;
+  ip.addressLength = family === 4 ? 4 : 16;
+  ip.transport = transport;
+  ip.protocol = protocol;
+  ip.fragment = fragment;
+  return ip;
+}
+
 /**
- * Finds the transport header of a whole IP packet, or returns a reason it
- * cannot: the IP lengths must describe exactly `packet.length` bytes.
+ * Finds the transport header of a whole IP packet, filling `ip` (a new
+ * layout when omitted), or returns a reason it cannot: the IP lengths must
+ * describe exactly `packet.length` bytes.
  */
-function locateTransport(packet: Uint8Array): IpLayout | string {
+function locateTransport(packet: Uint8Array, ip: IpLayout = newLayout()): IpLayout | string {
   const length = packet.length;
   if (length < 1) return "the packet is empty";
   const version = packet[0] >> 4;
@@ -97,14 +118,7 @@ function locateTransport(packet: Uint8Array): IpLayout | string {
     if (totalLength !== length) {
       return `the IPv4 total length is ${totalLength}, the packet has ${length} bytes`;
     }
-    return {
-      family: 4,
-      addresses: 12,
-      addressLength: 4,
-      transport: headerLength,
-      protocol: packet[9],
-      fragment: (read16(packet, 6) & 0x3fff) !== 0,
-    };
+    return setLayout(ip, 4, headerLength, packet[9], (read16(packet, 6) & 0x3fff) !== 0);
   }
   if (version === 6) {
     if (length < 40) return `an IPv6 header needs 40 bytes, the packet has ${length}`;
@@ -131,7 +145,7 @@ function locateTransport(packet: Uint8Array): IpLayout | string {
         break;
       }
     }
-    return { family: 6, addresses: 8, addressLength: 16, transport: cursor, protocol, fragment };
+    return setLayout(ip, 6, cursor, protocol, fragment);
   }
   return `unknown IP version ${version}`;
 }
@@ -623,17 +637,6 @@ function swapBytes(word: number): number {
   return ((word & 0xff) << 8) | (word >>> 8);
 }
 
-/** What {@linkcode groCoalesce} learned about one packet. */
-interface Inspected {
-  /** Protocol, addresses and ports: packets of one flow share it. */
-  flow: string;
-  ip: IpLayout;
-  /** Whether the packet may be part of a super-packet. */
-  candidate: boolean;
-  /** IP and transport headers, in bytes. */
-  headerLength: number;
-}
-
 /** Packets merged so far into one output. */
 interface Group {
   packets: Uint8Array[];
@@ -645,38 +648,38 @@ interface Group {
   length: number;
 }
 
-function flowKey(packet: Uint8Array, ip: IpLayout): string {
-  const end = ip.addresses + 2 * ip.addressLength;
-  let key = String.fromCharCode(ip.protocol);
-  for (let i = ip.addresses; i < end; i += 2) key += String.fromCharCode(read16(packet, i));
-  return key + String.fromCharCode(read16(packet, ip.transport), read16(packet, ip.transport + 2));
-}
+/**
+ * What {@linkcode inspect} learned about the last packet it accepted: its
+ * layout, whether it may be part of a super-packet, and its IP and
+ * transport headers' length. One record for every call, so that
+ * coalescing allocates nothing per packet.
+ */
+const inspected = { ip: newLayout(), candidate: false, headerLength: 0 };
 
 /**
- * Classifies a packet for coalescing: `undefined` when it belongs to no
- * TCP or UDP flow that this function can see (not TCP or UDP, malformed,
- * or a later fragment).
+ * Classifies a packet for coalescing into {@linkcode inspected}: `false`
+ * when it belongs to no TCP or UDP flow that this function can see (not
+ * TCP or UDP, malformed, or a later fragment).
  */
-function inspect(packet: Uint8Array): Inspected | undefined {
-  const ip = locateTransport(packet);
-  if (typeof ip === "string") return undefined;
+function inspect(packet: Uint8Array): boolean {
+  const ip = locateTransport(packet, inspected.ip);
+  if (typeof ip === "string") return false;
   const transport = ip.transport;
   let headerLength: number;
   if (ip.protocol === IpProtocol.TCP) {
-    if (transport + 20 > packet.length) return undefined;
+    if (transport + 20 > packet.length) return false;
     headerLength = transport + (packet[transport + 12] >> 4) * 4;
-    if (headerLength < transport + 20 || headerLength > packet.length) return undefined;
+    if (headerLength < transport + 20 || headerLength > packet.length) return false;
   } else if (ip.protocol === IpProtocol.UDP) {
     headerLength = transport + 8;
-    if (headerLength > packet.length) return undefined;
+    if (headerLength > packet.length) return false;
   } else {
-    return undefined;
+    return false;
   }
   if (ip.fragment && (ip.family === 6 || (read16(packet, 6) & 0x1fff) !== 0)) {
     // Only a first fragment starts with the transport header.
-    return undefined;
+    return false;
   }
-  const flow = flowKey(packet, ip);
   // The split must give back these very bytes, so only packets whose
   // lengths and checksums it would write the same way may be merged: no
   // IPv4 options or IPv6 extension headers, which the split would repeat
@@ -693,7 +696,113 @@ function inspect(packet: Uint8Array): Inspected | undefined {
     candidate = read16(packet, transport + 4) === packet.length - transport && checksum !== 0 &&
       checksum === transportChecksumOf(packet, ip, packet.length);
   }
-  return { flow, ip, candidate, headerLength };
+  inspected.candidate = candidate;
+  inspected.headerLength = headerLength;
+  return true;
+}
+
+/**
+ * The flows of one {@linkcode coalesce} call and the group each may still
+ * add to: an open-addressing hash table on protocol, addresses and ports,
+ * whose key is a packet of the flow (its bytes, compared in place), so no
+ * key is built per packet. Its arrays are kept from call to call and only
+ * grow.
+ */
+class FlowTable {
+  /** Table size minus one. */
+  #mask = -1;
+  /** Slots whose stamp is not the current call's are free. */
+  #stamps = new Int32Array(0);
+  #stamp = 0;
+  #hashes = new Int32Array(0);
+  /** A packet of each flow, and where its transport header and addresses are. */
+  #keys: (Uint8Array | undefined)[] = [];
+  #transports = new Int32Array(0);
+  #protocols = new Int32Array(0);
+  #addressLengths = new Int32Array(0);
+  #groups: (Group | undefined)[] = [];
+  /** The slots taken in this call, to let go of their packets at the end. */
+  #taken = new Int32Array(0);
+  #count = 0;
+
+  /** Empties the table for a call of `packets` packets. */
+  reset(packets: number): void {
+    let size = 16;
+    while (size < 2 * packets) size *= 2;
+    if (size > this.#stamps.length) {
+      this.#stamps = new Int32Array(size);
+      this.#hashes = new Int32Array(size);
+      this.#transports = new Int32Array(size);
+      this.#protocols = new Int32Array(size);
+      this.#addressLengths = new Int32Array(size);
+      this.#taken = new Int32Array(size);
+      this.#keys = new Array(size).fill(undefined);
+      this.#groups = new Array(size).fill(undefined);
+      this.#stamp = 0;
+    }
+    this.#mask = size - 1;
+    this.#count = 0;
+    if (++this.#stamp === 0x7fffffff) {
+      this.#stamps.fill(0);
+      this.#stamp = 1;
+    }
+  }
+
+  /** Lets go of the packets and groups of the call (the table keeps no caller's bytes). */
+  clear(): void {
+    for (let i = 0; i < this.#count; i++) {
+      this.#keys[this.#taken[i]] = undefined;
+      this.#groups[this.#taken[i]] = undefined;
+    }
+    this.#count = 0;
+  }
+
+  /** The slot of the flow of `packet` (laid out as `ip`), claimed for it if new. */
+  slot(packet: Uint8Array, ip: IpLayout): number {
+    const start = ip.addresses;
+    const end = start + 2 * ip.addressLength;
+    const t = ip.transport;
+    // FNV-1a over the protocol, the addresses and the ports.
+    let hash = Math.imul(0x811c9dc5 ^ ip.protocol, 0x01000193);
+    for (let i = start; i < end; i++) hash = Math.imul(hash ^ packet[i], 0x01000193);
+    for (let i = t; i < t + 4; i++) hash = Math.imul(hash ^ packet[i], 0x01000193);
+    const mask = this.#mask;
+    for (let slot = hash & mask;; slot = (slot + 1) & mask) {
+      if (this.#stamps[slot] !== this.#stamp) {
+        this.#stamps[slot] = this.#stamp;
+        this.#hashes[slot] = hash;
+        this.#keys[slot] = packet;
+        this.#transports[slot] = t;
+        this.#protocols[slot] = ip.protocol;
+        this.#addressLengths[slot] = ip.addressLength;
+        this.#groups[slot] = undefined;
+        this.#taken[this.#count++] = slot;
+        return slot;
+      }
+      if (
+        this.#hashes[slot] === hash && this.#protocols[slot] === ip.protocol &&
+        this.#addressLengths[slot] === ip.addressLength &&
+        // Both families keep their addresses where `ip` says: 12 for IPv4, 8 for IPv6.
+        equalBytes(packet, this.#keys[slot]!, start, end) &&
+        equalAt(packet, t, this.#keys[slot]!, this.#transports[slot], 4)
+      ) {
+        return slot;
+      }
+    }
+  }
+
+  group(slot: number): Group | undefined {
+    return this.#groups[slot];
+  }
+
+  setGroup(slot: number, group: Group | undefined): void {
+    this.#groups[slot] = group;
+  }
+}
+
+function equalAt(a: Uint8Array, at: number, b: Uint8Array, bt: number, length: number): boolean {
+  for (let i = 0; i < length; i++) if (a[at + i] !== b[bt + i]) return false;
+  return true;
 }
 
 /** Whether `packet` can follow the packets of `group` in one super-packet. */
@@ -739,16 +848,19 @@ function outputLength(output: Group | Uint8Array): number {
   return VIRTIO_NET_HDR_SIZE + (output instanceof Uint8Array ? output.length : output.length);
 }
 
-/** Writes an output of {@linkcode coalesce} into `out`, exactly its {@linkcode outputLength}. */
-function writeOutput(output: Group | Uint8Array, out: Uint8Array): void {
-  if (output instanceof Uint8Array) alone(output, out);
-  else if (output.packets.length === 1) alone(output.packets[0], out);
-  else merge(output, out);
+/**
+ * Writes an output of {@linkcode coalesce} into `out` at `at`, exactly its
+ * {@linkcode outputLength}.
+ */
+function writeOutput(output: Group | Uint8Array, out: Uint8Array, at: number): void {
+  if (output instanceof Uint8Array) alone(output, out, at);
+  else if (output.packets.length === 1) alone(output.packets[0], out, at);
+  else merge(output, out.subarray(at, at + outputLength(output)));
 }
 
-function alone(packet: Uint8Array, out: Uint8Array): void {
-  out.fill(0, 0, VIRTIO_NET_HDR_SIZE);
-  out.set(packet, VIRTIO_NET_HDR_SIZE);
+function alone(packet: Uint8Array, out: Uint8Array, at: number): void {
+  out.fill(0, at, at + VIRTIO_NET_HDR_SIZE);
+  out.set(packet, at + VIRTIO_NET_HDR_SIZE);
 }
 
 function merge(group: Group, out: Uint8Array): void {
@@ -846,11 +958,13 @@ function merge(group: Group, out: Uint8Array): void {
  * @throws {TypeError} If `packets` is not an array of Uint8Arrays.
  */
 export function groCoalesce(packets: Uint8Array[]): Uint8Array<ArrayBuffer>[] {
-  return coalesce(packets).map((output) => {
+  const writes = coalesce(packets).map((output) => {
     const out = new Uint8Array(outputLength(output));
-    writeOutput(output, out);
+    writeOutput(output, out, 0);
     return out;
   });
+  releaseOutputs();
+  return writes;
 }
 
 /**
@@ -902,60 +1016,98 @@ export function groCoalesceInto(
   if (!(out instanceof Uint8Array)) throw new TypeError("out must be a Uint8Array");
   const outputs = coalesce(packets);
   let total = 0;
-  for (const output of outputs) total += outputLength(output);
+  for (let i = 0; i < outputs.length; i++) total += outputLength(outputs[i]);
+  const count = outputs.length;
   if (total > out.length) {
+    releaseOutputs();
     throw new RangeError(
-      `Cannot coalesce packets: ${outputs.length} writes of ${total} bytes in all do not fit ${out.length} bytes`,
+      `Cannot coalesce packets: ${count} writes of ${total} bytes in all do not fit ${out.length} bytes`,
     );
   }
-  if (outputs.length > sizes.length) {
+  if (count > sizes.length) {
+    releaseOutputs();
     throw new RangeError(
-      `Cannot coalesce packets: ${outputs.length} writes do not fit ${sizes.length} sizes`,
+      `Cannot coalesce packets: ${count} writes do not fit ${sizes.length} sizes`,
     );
   }
   let at = 0;
-  for (let i = 0; i < outputs.length; i++) {
+  for (let i = 0; i < count; i++) {
     const length = outputLength(outputs[i]);
-    writeOutput(outputs[i], out.subarray(at, at + length));
+    writeOutput(outputs[i], out, at);
     sizes[i] = length;
     at += length;
   }
-  return outputs.length;
+  releaseOutputs();
+  return count;
 }
 
-/** The grouping of {@linkcode groCoalesce}: each output a group to merge or a packet alone. */
+// The state of coalesce(), kept from call to call so that a call in a
+// steady stream allocates nothing: the flow table, the group records (the
+// first `groupsUsed` belong to the current call) and the outputs list.
+const flows = new FlowTable();
+const groupPool: Group[] = [];
+let groupsUsed = 0;
+const outputs: (Group | Uint8Array)[] = [];
+
+/** A group record from the pool, holding `packet` alone. */
+function startGroup(packet: Uint8Array, ip: IpLayout, headerLength: number): Group {
+  let group = groupPool[groupsUsed];
+  if (group === undefined) {
+    group = { packets: [], ip: newLayout(), headerLength: 0, gsoSize: 0, length: 0 };
+    groupPool.push(group);
+  }
+  groupsUsed++;
+  group.packets.push(packet);
+  setLayout(group.ip, ip.family, ip.transport, ip.protocol, ip.fragment);
+  group.headerLength = headerLength;
+  group.gsoSize = packet.length - headerLength;
+  group.length = packet.length;
+  return group;
+}
+
+/**
+ * Ends a {@linkcode coalesce} call: the pooled records let go of the
+ * caller's packets, so nothing outlives the call but the records.
+ */
+function releaseOutputs(): void {
+  for (let i = 0; i < groupsUsed; i++) groupPool[i].packets.length = 0;
+  groupsUsed = 0;
+  outputs.length = 0;
+  flows.clear();
+}
+
+/**
+ * The grouping of {@linkcode groCoalesce}: each output a group to merge or
+ * a packet alone, in a list that is valid until {@linkcode releaseOutputs}.
+ */
 function coalesce(packets: Uint8Array[]): (Group | Uint8Array)[] {
   if (!Array.isArray(packets)) throw new TypeError("Packets must be an array of Uint8Arrays");
-  const outputs: (Group | Uint8Array)[] = [];
-  // The group each flow may still add to.
-  const open = new Map<string, Group>();
-  for (const packet of packets) {
+  // A call that threw half way left its records behind.
+  releaseOutputs();
+  flows.reset(packets.length);
+  for (let i = 0; i < packets.length; i++) {
+    const packet = packets[i];
     if (!(packet instanceof Uint8Array)) {
+      releaseOutputs();
       throw new TypeError("Packets must be an array of Uint8Arrays");
     }
-    const inspected = inspect(packet);
-    if (inspected === undefined) {
+    if (!inspect(packet)) {
       outputs.push(packet);
       continue;
     }
-    const { flow, ip, candidate, headerLength } = inspected;
-    const group = open.get(flow);
+    const { ip, candidate, headerLength } = inspected;
+    const slot = flows.slot(packet, ip);
+    const group = flows.group(slot);
     if (candidate && group !== undefined && canAppend(group, packet, headerLength)) {
       group.packets.push(packet);
       group.length += packet.length - headerLength;
     } else if (candidate) {
-      const started: Group = {
-        packets: [packet],
-        ip,
-        headerLength,
-        gsoSize: packet.length - headerLength,
-        length: packet.length,
-      };
+      const started = startGroup(packet, ip, headerLength);
       outputs.push(started);
-      open.set(flow, started);
+      flows.setGroup(slot, started);
     } else {
       // A later segment must not jump ahead of this one into an earlier group.
-      open.delete(flow);
+      flows.setGroup(slot, undefined);
       outputs.push(packet);
     }
   }

@@ -725,3 +725,51 @@ Deno.test("groCoalesceInto refuses an out or sizes too small for the writes and 
   assertThrows(() => groCoalesceInto("packets" as never, out, sizes), TypeError);
   assertStrictEquals(groCoalesceInto(stream, new Uint8Array(3050), sizes), 1);
 });
+
+Deno.test("groCoalesce keeps hundreds of interleaved flows apart, each merged whole", () => {
+  // More flows than a small table holds: the table grows and probes past collisions.
+  const flows = Array.from(
+    { length: 300 },
+    (_, f) =>
+      Array.from(
+        { length: 3 },
+        (_, i) =>
+          tcpSegment({ sequence: 1000 + 100 * i, size: 100, id: 100 + i, sourcePort: 1024 + f }),
+      ),
+  );
+  const interleaved = [0, 1, 2].flatMap((i) => flows.map((flow) => flow[i]));
+  const outputs = groCoalesce(interleaved);
+  assertStrictEquals(outputs.length, flows.length);
+  assertEquals(splitAll(outputs), flows);
+  const sizes = new Uint32Array(flows.length);
+  const out = new Uint8Array(interleaved.reduce((sum, packet) => sum + packet.length + 10, 0));
+  assertStrictEquals(groCoalesceInto(interleaved, out, sizes), flows.length);
+  assertEquals(out.subarray(0, outputs[0].length), outputs[0]);
+});
+
+Deno.test("groCoalesce tells apart flows whose addresses and ports differ only in order", () => {
+  const forward = tcpStream(2, 100);
+  // The same addresses and ports the other way round: another flow.
+  const reverse = forward.map((packet) => {
+    const copy = packet.slice();
+    copy.set(packet.subarray(16, 20), 12);
+    copy.set(packet.subarray(12, 16), 16);
+    copy.set(packet.subarray(22, 24), 20);
+    copy.set(packet.subarray(20, 22), 22);
+    return refresh(copy);
+  });
+  const outputs = groCoalesce([forward[0], reverse[0], forward[1], reverse[1]]);
+  assertEquals(splitAll(outputs), [forward, reverse]);
+});
+
+Deno.test("groCoalesce gives the same writes after a call that threw half way", () => {
+  const packets = [...tcpStream(3, 100), ...[1, 2].map((i) => udpDatagram(50, i))];
+  const before = groCoalesce(packets);
+  assertThrows(() => groCoalesce([...packets, "x" as never]), TypeError);
+  assertThrows(() => groCoalesceInto(packets, new Uint8Array(10), new Uint32Array(8)), RangeError);
+  assertEquals(groCoalesce(packets), before);
+  const out = new Uint8Array(4096);
+  const sizes = new Uint32Array(8);
+  assertStrictEquals(groCoalesceInto(packets, out, sizes), before.length);
+  assertEquals(out.subarray(0, sizes[0]), before[0]);
+});
