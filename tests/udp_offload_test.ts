@@ -140,3 +140,21 @@ kernelTest("a send queued behind a waiting one goes to its own destination", asy
   const n = await within(local.recvBatch(slots, sizes), 5000, "recvBatch");
   assertEquals([n, sizes[0], slots[0][0]], [1, 1, 42]);
 });
+
+for (const hostname of ["127.0.0.1", "::1"]) {
+  kernelTest(`a connected pair exchanges GSO trains coalesced by GRO (${hostname})`, async () => {
+    using left = UdpSocket.bind({ hostname, gro: true });
+    using right = UdpSocket.bind({ hostname, gro: true });
+    left.connect(right.localAddress);
+    right.connect(left.localAddress);
+    const packets = [train(14100), train(2800)];
+    assertStrictEquals(await left.sendBatch(packets, { segmentSize: 1400 }), 2);
+    assertStrictEquals(await right.sendBatch(packets, { segmentSize: 1400 }), 2);
+    for (const [socket, from] of [[right, left], [left, right]]) {
+      const received = await receiveAll(socket, 2, 65535);
+      assertEquals(received.packets, packets);
+      assertEquals(received.segmentSizes, [1400, 1400]);
+      for (const address of received.from) assertEquals(address, from.localAddress);
+    }
+  });
+}

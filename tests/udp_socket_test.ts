@@ -383,3 +383,118 @@ console.log(JSON.stringify([socket.receiveBufferSize, socket.sendBufferSize]));
   assertStrictEquals(receive, 2 * rmemMax);
   assertStrictEquals(send, 2 * wmemMax);
 });
+
+kernelTest(
+  "a connected socket sends without a destination and receives only from its peer",
+  async () => {
+    using socket = UdpSocket.bind({ hostname: "127.0.0.1" });
+    using peer = UdpSocket.bind({ hostname: "127.0.0.1" });
+    using stranger = UdpSocket.bind({ hostname: "127.0.0.1" });
+    assertStrictEquals(socket.remoteAddress, undefined);
+    socket.connect(peer.localAddress);
+    assertEquals(socket.remoteAddress, peer.localAddress);
+    assertStrictEquals(await socket.sendBatch(numbered(3)), 3);
+    assertStrictEquals(await socket.send(new Uint8Array([7])), 1);
+    const { packets, from } = await receiveAll(peer, 4);
+    assertEquals(packets, [...numbered(3), new Uint8Array([7])]);
+    for (const address of from) assertEquals(address, socket.localAddress);
+
+    // The stranger's datagram goes first, yet only the peer's is delivered.
+    await stranger.send(new Uint8Array([1]), socket.localAddress);
+    await peer.send(new Uint8Array([2]), socket.localAddress);
+    const received = await within(socket.receive(), 5000, "receive");
+    assertEquals(received, [new Uint8Array([2]), peer.localAddress]);
+    const more = socket.recvBatch(buffers(4), new Uint32Array(4), {
+      signal: AbortSignal.timeout(200),
+    });
+    assertStrictEquals((await rejection(more)).name, "TimeoutError");
+  },
+);
+
+kernelTest(
+  "a connected socket given a destination sends there, as Linux sendmsg does",
+  async () => {
+    using socket = UdpSocket.bind({ hostname: "::" });
+    using peer = UdpSocket.bind({ hostname: "::1" });
+    using other = UdpSocket.bind({ hostname: "127.0.0.1" });
+    socket.connect(peer.localAddress);
+    await socket.sendBatch([new Uint8Array([1])], { to: other.localAddress });
+    await socket.send(new Uint8Array([2]), peer.localAddress);
+    await socket.send(new Uint8Array([3]));
+    assertEquals((await receiveAll(other, 1)).packets, [new Uint8Array([1])]);
+    assertEquals((await receiveAll(peer, 2)).packets, [new Uint8Array([2]), new Uint8Array([3])]);
+    // Connecting again moves to another peer, of either family on a dual-stack socket.
+    socket.connect(other.localAddress);
+    assertEquals(socket.remoteAddress, other.localAddress);
+    await socket.send(new Uint8Array([4]));
+    assertEquals((await receiveAll(other, 1)).packets, [new Uint8Array([4])]);
+  },
+);
+
+kernelTest(
+  "connect refuses bad peers before any system call and reports the kernel's errors",
+  () => {
+    using socket = UdpSocket.bind({ hostname: "127.0.0.1" });
+    const { port } = socket.localAddress;
+    // deno-lint-ignore no-explicit-any
+    const loose = socket as any;
+    assertThrows(() => loose.connect(undefined), TypeError);
+    assertThrows(() => socket.connect({ hostname: "localhost", port: 9 }), TypeError);
+    assertThrows(() => socket.connect({ hostname: "127.0.0.1", port: 0 }), RangeError);
+    assertThrows(() => socket.connect({ hostname: "127.0.0.1", port: 65536 }), RangeError);
+    assertThrows(() => socket.connect({ hostname: "::1", port: 9 }), {
+      name: "RangeError",
+      message: `Cannot connect the IPv4 UDP socket 127.0.0.1:${port} to the IPv6 address ::1: ` +
+        `bind to "::" for both families`,
+    });
+    const unreachable = assertThrowsError(() =>
+      socket.connect({ hostname: "198.51.100.1", port: 9 })
+    );
+    assertMatch(
+      unreachable.message,
+      new RegExp(
+        String.raw`^Cannot connect UDP socket 127\.0\.0\.1:${port} to 198\.51\.100\.1:9: ` +
+          String.raw`ENETUNREACH \(.*\): no route to 198\.51\.100\.1`,
+      ),
+    );
+    assertStrictEquals(socket.remoteAddress, undefined);
+    socket.close();
+    const closed = assertThrowsError(() => socket.connect({ hostname: "127.0.0.1", port: 9 }));
+    assertMatch(closed.message, /^Cannot connect UDP socket .* to 127\.0\.0\.1:9: EBADF/);
+  },
+);
+
+kernelTest(
+  "a connected socket reports its peer's port unreachable once, as ECONNREFUSED",
+  async () => {
+    using socket = UdpSocket.bind({ hostname: "127.0.0.1" });
+    const gone = UdpSocket.bind({ hostname: "127.0.0.1" });
+    const to = gone.localAddress;
+    gone.close();
+    socket.connect(to);
+    await socket.send(new Uint8Array([1]));
+    const error = await rejection(
+      within(socket.recvBatch(buffers(1), [0]), 5000, "the refused receive"),
+    );
+    assert(error instanceof TunError, String(error));
+    assertStrictEquals(error.code, "ECONNREFUSED");
+    assertMatch(
+      error.message,
+      new RegExp(
+        String.raw`^Cannot receive on UDP socket 127\.0\.0\.1:\d+: ECONNREFUSED .*: nothing ` +
+          String.raw`listened at 127\.0\.0\.1:${to.port} when an earlier datagram arrived`,
+      ),
+    );
+    // Reported once: the next call goes on as usual.
+    using peer = UdpSocket.bind(to);
+    await socket.send(new Uint8Array([2]));
+    assertEquals((await receiveAll(peer, 1)).packets, [new Uint8Array([2])]);
+  },
+);
+
+kernelTest("Deno.inspect shows a connected socket's peer", () => {
+  using socket = UdpSocket.bind({ hostname: "::" });
+  assert(!Deno.inspect(socket).includes("remoteAddress"));
+  socket.connect({ hostname: "::1", port: 4789 });
+  assertMatch(Deno.inspect(socket), /remoteAddress: "\[::1\]:4789"/);
+});

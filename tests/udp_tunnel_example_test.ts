@@ -162,20 +162,39 @@ kernelTest(
   },
 );
 
-kernelTest("udp_tunnel drops datagrams that do not come from --remote", async () => {
-  await using tunnel = await startTunnel({ outer: ["198.51.100.1", "198.51.100.2"], prefix: 30 });
-  // A valid ping, from the right host but another port: let in, it would be answered.
-  await within(
-    tunnel.left.deno(`
+/** The counter `name` of `group` ("Udp", "Icmp") in /proc/net/snmp of `ns`. */
+function snmp(ns: Namespace, group: string, name: string): number {
+  const lines = ns.sh("cat /proc/net/snmp").split("\n").filter((line) =>
+    line.startsWith(`${group}: `)
+  );
+  const [names, counts] = lines.map((line) => line.split(" ").slice(1));
+  return Number(counts[names.indexOf(name)]);
+}
+
+kernelTest(
+  "udp_tunnel's connected socket leaves datagrams not from --remote to the kernel",
+  async () => {
+    await using tunnel = await startTunnel({ outer: ["198.51.100.1", "198.51.100.2"], prefix: 30 });
+    const noPorts = snmp(tunnel.right, "Udp", "NoPorts");
+    // A valid ping, from the right host but another port: were it let in, it would be answered.
+    await within(
+      tunnel.left.deno(`
       import { buildIcmpEcho } from "${root}packet/mod.ts";
       const socket = Deno.listenDatagram({ transport: "udp", hostname: "198.51.100.1", port: 0 });
       const ping = buildIcmpEcho({ source: "192.0.2.1", destination: "192.0.2.2", identifier: 7, sequence: 1 });
       await socket.send(ping, { transport: "udp", hostname: "198.51.100.2", port: 4789 });
       socket.close();`),
-    20_000,
-    "sending the stranger's datagram",
-  );
-  const output = await tunnel.ends[1].stop();
-  // Only the stranger's ping is dropped (router solicitations from the left may cross).
-  assertMatch(output, /, dropped 1$/m);
-});
+      20_000,
+      "sending the stranger's datagram",
+    );
+    // No socket takes it: the kernel counts it as for a port nobody listens on.
+    for (let i = 0; i < 100 && snmp(tunnel.right, "Udp", "NoPorts") === noPorts; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assertStrictEquals(snmp(tunnel.right, "Udp", "NoPorts"), noPorts + 1);
+    const output = await tunnel.ends[1].stop();
+    // The ping never reached the right end's TUN device, and the tunnel saw nothing to drop.
+    assertStrictEquals(snmp(tunnel.right, "Icmp", "InEchos"), 0);
+    assertMatch(output, /, dropped 0$/m);
+  },
+);

@@ -122,7 +122,7 @@ export class MessageBatch {
     this.#words[i * mmsghdr_u32.size + mmsghdr_u32.msg_namelen] = length;
   }
 
-  /** Points message `i` at an address of the caller's instead of its own slot. */
+  /** Points message `i` at an address of the caller's instead of its own slot (0, 0: none). */
   setName(i: number, address: number, length: number): void {
     this.#setBuffer(i, mmsghdr_u32.msg_name, address, mmsghdr_u32.msg_namelen, length);
   }

@@ -26,10 +26,12 @@ import { cmsg_space, write_cmsghdr } from "../ffi/cmsg.ts";
 import {
   EADDRINUSE,
   EADDRNOTAVAIL,
+  EAFNOSUPPORT,
   EAGAIN,
   EBADF,
   EINTR,
   EMSGSIZE,
+  ENETUNREACH,
   EOPNOTSUPP,
   EPERM,
   errno,
@@ -144,8 +146,14 @@ export interface UdpReceiveOptions {
  * ```
  */
 export interface UdpSendOptions {
-  /** Where every packet of the batch goes. */
-  to: UdpAddress;
+  /**
+   * Where every packet of the batch goes. Required unless the socket is
+   * connected ({@linkcode UdpSocket.connect}); omitted, packets go to the
+   * connected peer without a route lookup per datagram. Given on a
+   * connected socket, packets go to `to` (as Linux `sendmsg` does), its
+   * route looked up per datagram unless it is the peer's very address.
+   */
+  to?: UdpAddress;
   /**
    * UDP GSO (`UDP_SEGMENT`): each packet is sent as a train of datagrams
    * of this many bytes (the last may be shorter), cut by the kernel or the
@@ -197,6 +205,10 @@ function probeSupport(fd: number): { gso: boolean; gro: boolean } {
 const forgotten = new FinalizationRegistry<ReadinessFds>(closeFds);
 
 const CLOSED_HINT = "the socket is closed";
+// Reported once by a connected socket's next call after the peer's ICMP port unreachable.
+const ECONNREFUSED = 111;
+// A connected socket's sendBatch without options: to the peer, none made per call.
+const TO_PEER: UdpSendOptions = Object.freeze({});
 
 /**
  * A UDP socket for many datagrams per system call. Every call is a
@@ -238,6 +250,9 @@ export class UdpSocket {
   #destinationHost = "";
   #destinationPort = -1;
   #destinationFamily: 4 | 6 = 4;
+  // The connected peer: sends without a destination (or to this very address) name none.
+  #remote: UdpAddress | undefined;
+  #remoteFamily: 4 | 6 = 4;
   // The UDP_SEGMENT cmsg every message of a GSO send points to.
   readonly #segmentControl = new Uint8Array(new ArrayBuffer(CONTROL_SPACE));
   readonly #segmentControlAt: number;
@@ -334,6 +349,72 @@ export class UdpSocket {
    */
   get localAddress(): UdpAddress {
     return { ...this.#local };
+  }
+
+  /**
+   * Connects the socket to `remote` (`connect(2)`, synchronous; UDP sends
+   * nothing to do it): from then on the kernel delivers only `remote`'s
+   * datagrams (others are dropped as if no socket had the port), and
+   * {@linkcode UdpSocket.sendBatch} and {@linkcode UdpSocket.send} may
+   * omit their destination, which spares the kernel a route lookup per
+   * datagram. Connecting again moves to another peer. An IPv6 peer needs a
+   * socket bound to an IPv6 address (`"::"` for both families).
+   *
+   * Once connected, an ICMP port unreachable from the peer (nothing
+   * listening there yet) is reported by the socket's next send or receive
+   * as a {@linkcode TunError} ECONNREFUSED, once: calling again works. A
+   * datagram whose send reported it was not sent.
+   *
+   * @example A point-to-point link
+   * ```ts ignore
+   * import { UdpSocket } from "@tuntap/tuntap/udp";
+   *
+   * using socket = UdpSocket.bind({ hostname: "198.51.100.1", port: 4789 });
+   * socket.connect({ hostname: "198.51.100.2", port: 4789 });
+   * await socket.sendBatch([new Uint8Array(1400)]); // to 198.51.100.2:4789
+   * ```
+   */
+  connect(remote: UdpAddress): void {
+    if (typeof remote !== "object" || remote === null) {
+      throw new TypeError(`Remote address must be a UdpAddress, got ${describe(remote)}`);
+    }
+    const { hostname, port } = remote;
+    const host = parseHost(hostname, "Remote hostname");
+    validatePort(port, "Remote port", 1);
+    const peer = { hostname, port };
+    const action = this.#action("connect") + ` to ${formatAddress(peer)}`;
+    if (host.family === 6 && this.#family === 4) {
+      throw new RangeError(
+        `Cannot connect the IPv4 ${this.#description} to the IPv6 address ${hostname}: ` +
+          `bind to "::" for both families`,
+      );
+    }
+    if (this.#closed) throw this.#error(EBADF, "connect", action);
+    const address = new Uint8Array(sizeof_sockaddr_in6);
+    const length = writeSockaddr(address, 0, this.#family, host, port);
+    check(libc().connect(this.#fd, address, length), "connect", action, {
+      [ENETUNREACH]: `no route to ${hostname} (see ip route)`,
+      [EAFNOSUPPORT]: `${hostname} is not of the socket's family`,
+    });
+    this.#remote = peer;
+    this.#remoteFamily = host.family;
+  }
+
+  /**
+   * The peer the socket is connected to ({@linkcode UdpSocket.connect}),
+   * or `undefined`. A copy.
+   *
+   * @example Reply to the peer of a connected socket
+   * ```ts ignore
+   * import { UdpSocket } from "@tuntap/tuntap/udp";
+   *
+   * using socket = UdpSocket.bind({ hostname: "127.0.0.1" });
+   * socket.connect({ hostname: "127.0.0.1", port: 4789 });
+   * socket.remoteAddress; // { hostname: "127.0.0.1", port: 4789 }
+   * ```
+   */
+  get remoteAddress(): UdpAddress | undefined {
+    return this.#remote === undefined ? undefined : { ...this.#remote };
   }
 
   /**
@@ -582,13 +663,13 @@ export class UdpSocket {
   // --- Sending -------------------------------------------------------------
 
   /**
-   * Sends every packet to `options.to`, in order, in as few `sendmmsg`
-   * calls as the kernel allows, waiting for room when the send buffer is
-   * full; resolves to the number of packets (all of them). With
-   * `segmentSize`, each packet goes as a GSO train of datagrams of that
-   * size. Sends queue behind earlier ones still waiting. When a send
-   * fails part-way, the {@linkcode TunError} carries `written`: how many
-   * packets went before (they are not sent again).
+   * Sends every packet to `options.to` (the connected peer when omitted),
+   * in order, in as few `sendmmsg` calls as the kernel allows, waiting for
+   * room when the send buffer is full; resolves to the number of packets
+   * (all of them). With `segmentSize`, each packet goes as a GSO train of
+   * datagrams of that size. Sends queue behind earlier ones still waiting.
+   * When a send fails part-way, the {@linkcode TunError} carries
+   * `written`: how many packets went before (they are not sent again).
    *
    * @example Send a GSO train
    * ```ts ignore
@@ -599,44 +680,48 @@ export class UdpSocket {
    * await socket.sendBatch([new Uint8Array(14000)], { to, segmentSize: 1400 }); // 10 datagrams
    * ```
    */
-  sendBatch(packets: Uint8Array[], options: UdpSendOptions): Promise<number> {
+  sendBatch(packets: Uint8Array[], options?: UdpSendOptions): Promise<number> {
     let done = 0;
     let signal: AbortSignal | undefined;
+    let to: UdpAddress | undefined;
     try {
+      if (options === undefined && this.#remote !== undefined) options = TO_PEER;
       if (typeof options !== "object" || options === null) {
         throw new TypeError(`Options must be an object with "to", got ${describe(options)}`);
       }
       signal = options.signal;
       checkSignal(signal);
-      const family = this.#setDestination(options.to);
+      to = options.to;
+      const family = this.#setDestination(to);
       const segmentSize = this.#checkSegmentSize(options.segmentSize);
       checkPackets(packets, family === 4 ? MAX_PAYLOAD_4 : MAX_PAYLOAD_6, segmentSize);
-      if (this.#closed) throw this.#sendError(EBADF, options.to);
+      if (this.#closed) throw this.#sendError(EBADF, to);
       signal?.throwIfAborted();
       if (this.#writes.idle) {
-        done = this.#sendNow(packets, 0, segmentSize, options.to);
+        done = this.#sendNow(packets, 0, segmentSize, to);
         if (done === packets.length) return Promise.resolve(done);
       }
     } catch (error) {
       return Promise.reject(error);
     }
-    const to = { hostname: options.to.hostname, port: options.to.port };
+    const waiting = to === undefined ? undefined : { hostname: to.hostname, port: to.port };
     const segmentSize = options.segmentSize ?? 0;
     return this.#writes.enqueue(async () => {
       while (!this.#closed) {
         // Sends called while this one waited encoded their own destinations.
-        this.#setDestination(to);
-        done = this.#sendNow(packets, done, segmentSize, to);
+        this.#setDestination(waiting);
+        done = this.#sendNow(packets, done, segmentSize, waiting);
         if (done === packets.length) return done;
         if (!await this.#readiness.wait("write", signal)) break;
       }
-      throw this.#sendError(EBADF, to, done);
+      throw this.#sendError(EBADF, waiting, done);
     });
   }
 
   /**
-   * Sends one datagram to `to`; resolves to its length. For many,
-   * {@linkcode UdpSocket.sendBatch} takes one system call for all.
+   * Sends one datagram to `to` (the connected peer when omitted); resolves
+   * to its length. For many, {@linkcode UdpSocket.sendBatch} takes one
+   * system call for all.
    *
    * @example Send a greeting
    * ```ts ignore
@@ -646,14 +731,26 @@ export class UdpSocket {
    * await socket.send(new TextEncoder().encode("hello"), { hostname: "127.0.0.1", port: 4789 });
    * ```
    */
-  async send(data: Uint8Array, to: UdpAddress): Promise<number> {
-    await this.sendBatch([data], { to });
+  async send(data: Uint8Array, to?: UdpAddress): Promise<number> {
+    await this.sendBatch([data], to === undefined ? undefined : { to });
     return data.length;
   }
 
-  /** Sends from `start` until done or the kernel has no room; the new count done. */
-  #sendNow(packets: Uint8Array[], start: number, segmentSize: number, to: UdpAddress): number {
+  /**
+   * Sends from `start` until done or the kernel has no room; the new count done. `to`
+   * undefined (the connected peer) names no address.
+   */
+  #sendNow(
+    packets: Uint8Array[],
+    start: number,
+    segmentSize: number,
+    to: UdpAddress | undefined,
+  ): number {
     const batch = this.#sendBatch;
+    // A connected socket sending to its peer names none: the kernel uses the route it keeps.
+    const named = to !== undefined && !this.#isRemote(to);
+    const name = named ? this.#destinationAt : 0;
+    const nameLength = named ? this.#destinationLength : 0;
     const control = segmentSize === 0 ? 0 : cmsg_space(2);
     if (control !== 0 && this.#segmentSize !== segmentSize) {
       new DataView(this.#segmentControl.buffer).setUint16(16, segmentSize, true);
@@ -665,7 +762,7 @@ export class UdpSocket {
       batch.reserve(count);
       for (let i = 0; i < count; i++) {
         batch.setBuffer(i, packets[done + i]);
-        batch.setName(i, this.#destinationAt, this.#destinationLength);
+        batch.setName(i, name, nameLength);
         batch.setControl(i, this.#segmentControlAt, control);
       }
       const sent = libc().sendmmsg(this.#fd, batch.headers, count, 0);
@@ -680,10 +777,23 @@ export class UdpSocket {
     return done;
   }
 
-  /** Encodes `to` for the next sends unless it is the destination already; its family. */
+  #isRemote(to: UdpAddress): boolean {
+    const remote = this.#remote;
+    return remote !== undefined && to.port === remote.port && to.hostname === remote.hostname;
+  }
+
+  /**
+   * Encodes `to` for the next sends unless it is the destination already; its family.
+   * Undefined is the connected peer.
+   */
   #setDestination(to: unknown): 4 | 6 {
+    if (to === undefined && this.#remote !== undefined) return this.#remoteFamily;
     if (typeof to !== "object" || to === null) {
-      throw new TypeError(`Destination ("to") must be a UdpAddress, got ${describe(to)}`);
+      throw new TypeError(
+        `Destination ("to") must be a UdpAddress${
+          to === undefined ? " unless the socket is connected" : ""
+        }, got ${describe(to)}`,
+      );
     }
     const { hostname, port } = to as UdpAddress;
     if (hostname === this.#destinationHost && port === this.#destinationPort) {
@@ -747,8 +857,8 @@ export class UdpSocket {
   }
 
   /**
-   * Shows the socket in `console.log`: its address, family, GRO and
-   * whether it is closed.
+   * Shows the socket in `console.log`: its address, its peer when
+   * connected, family, GRO and whether it is closed.
    *
    * @example Log a socket
    * ```ts ignore
@@ -765,6 +875,7 @@ export class UdpSocket {
   ): string {
     const shown = {
       localAddress: formatAddress(this.#local),
+      ...(this.#remote === undefined ? {} : { remoteAddress: formatAddress(this.#remote) }),
       family: this.#family === 4 ? "IPv4" : "IPv6 (dual-stack)",
       groEnabled: this.#gro,
       closed: this.#closed,
@@ -792,25 +903,30 @@ export class UdpSocket {
   }
 
   #error(code: number, syscall: string, action: string): TunError {
-    return new TunError({
-      errno: code,
-      syscall,
-      action,
-      hint: code === EBADF ? CLOSED_HINT : undefined,
-    });
+    return new TunError({ errno: code, syscall, action, hint: this.#hint(code) });
   }
 
-  #sendError(code: number, to: UdpAddress, written?: number): TunError {
+  #sendError(code: number, to: UdpAddress | undefined, written?: number): TunError {
     const before = written === undefined || written === 0
       ? ""
       : ` (${written} packets of the batch were sent before)`;
+    const where = formatAddress(to ?? this.#remote!);
     return new TunError({
       errno: code,
       syscall: "sendmmsg",
-      action: `send from ${this.#description} to ${formatAddress(to)}${before}`,
-      hint: code === EBADF ? CLOSED_HINT : undefined,
+      action: `send from ${this.#description} to ${where}${before}`,
+      hint: this.#hint(code),
       written,
     });
+  }
+
+  #hint(code: number): string | undefined {
+    if (code === EBADF) return CLOSED_HINT;
+    if (code === ECONNREFUSED && this.#remote !== undefined) {
+      return `nothing listened at ${formatAddress(this.#remote)} when an earlier datagram ` +
+        "arrived (ICMP port unreachable); reported once, so calling again works";
+    }
+    return undefined;
   }
 }
 
