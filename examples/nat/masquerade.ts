@@ -28,6 +28,7 @@ import {
   icmpEchoReply,
   type IcmpErrorOptions,
   internetChecksum,
+  IpProtocol,
   parseIp,
   parseVirtioNetHeader,
   Reassembler,
@@ -127,10 +128,6 @@ export interface MasqueradeStats {
   dropped: MasqueradeDrops;
 }
 
-const TCP = 6;
-const UDP = 17;
-const ICMP = 1;
-const ICMPV6 = 58;
 const SYN = 0x02;
 const ACK = 0x10;
 const RST = 0x04;
@@ -210,6 +207,8 @@ export class Masquerade {
   #header: Uint8Array = PLAIN_HEADER;
   #partial = false;
   #gsoSize = 0;
+  // The ports of the packet being translated (filled in place: nothing allocated per packet).
+  readonly #ports = { sourcePort: 0, destinationPort: 0, flags: 0 };
 
   constructor(options: MasqueradeOptions) {
     for (const text of options.publicAddresses) {
@@ -337,7 +336,7 @@ export class Masquerade {
     // Packets for the NAT itself: it answers ping, on either side. Inbound,
     // the rest to the public address is the flows' traffic.
     const own = outbound ? this.#router[family] : publicAddress;
-    const echo = this.#protocol === (family === 4 ? ICMP : ICMPV6) &&
+    const echo = this.#protocol === (family === 4 ? IpProtocol.ICMP : IpProtocol.ICMPV6) &&
       this.#end - this.#transport >= 8 && packet[this.#transport] === (family === 4 ? 8 : 128);
     if (own !== undefined && (outbound || echo) && equalAt(packet, destinationAt, own)) {
       if (!echo) return void drops.notForUs++;
@@ -439,25 +438,11 @@ export class Masquerade {
   /** Masquerades a packet from the inside; false when it was dropped (and counted). */
   #translateOut(packet: Uint8Array): boolean {
     const family = this.#family;
-    const l4 = this.#transport;
     const protocol = this.#protocol;
-    let sourcePort: number;
-    let destinationPort: number;
-    let flags = 0;
-    if (protocol === TCP || protocol === UDP) {
-      if (this.#end - l4 < (protocol === TCP ? 20 : 8)) return this.#drop("malformed");
-      sourcePort = read16(packet, l4);
-      destinationPort = read16(packet, l4 + 2);
-      if (protocol === TCP) flags = packet[l4 + 13];
-    } else if (protocol === (family === 4 ? ICMP : ICMPV6) && this.#end - l4 >= 8) {
-      const type = packet[l4];
-      if (isIcmpError(type, family)) return this.#translateError(packet, true);
-      if (type !== (family === 4 ? 8 : 128)) return this.#drop("unsupported");
-      sourcePort = read16(packet, l4 + 4);
-      destinationPort = 0;
-    } else {
-      return this.#drop(protocol === ICMP || protocol === ICMPV6 ? "malformed" : "unsupported");
-    }
+    const kind = this.#readPorts(packet, true);
+    if (kind === "icmpError") return this.#translateError(packet, true);
+    if (kind !== "flow") return this.#drop(kind);
+    const { sourcePort, destinationPort, flags } = this.#ports;
     const index = protocolIndex(protocol);
     const sourceAt = family === 4 ? 12 : 8;
     const destinationAt = family === 4 ? 16 : 24;
@@ -469,7 +454,7 @@ export class Masquerade {
     if (flow === undefined) {
       // Only a SYN opens a TCP flow: a stray segment would get a port that
       // the far end has never heard of.
-      if (protocol === TCP && (flags & (SYN | ACK | RST)) !== SYN) {
+      if (protocol === IpProtocol.TCP && (flags & (SYN | ACK | RST)) !== SYN) {
         return this.#drop("noConnection");
       }
       flow = this.#table.create(
@@ -497,25 +482,11 @@ export class Masquerade {
   /** Translates a packet from the outside back to its inside host; false when dropped. */
   #translateIn(packet: Uint8Array): boolean {
     const family = this.#family;
-    const l4 = this.#transport;
     const protocol = this.#protocol;
-    let sourcePort: number;
-    let destinationPort: number;
-    let flags = 0;
-    if (protocol === TCP || protocol === UDP) {
-      if (this.#end - l4 < (protocol === TCP ? 20 : 8)) return this.#drop("malformed");
-      sourcePort = read16(packet, l4);
-      destinationPort = read16(packet, l4 + 2);
-      if (protocol === TCP) flags = packet[l4 + 13];
-    } else if (protocol === (family === 4 ? ICMP : ICMPV6) && this.#end - l4 >= 8) {
-      const type = packet[l4];
-      if (isIcmpError(type, family)) return this.#translateError(packet, false);
-      if (type !== (family === 4 ? 0 : 129)) return this.#drop("unsupported");
-      sourcePort = 0;
-      destinationPort = read16(packet, l4 + 4);
-    } else {
-      return this.#drop(protocol === ICMP || protocol === ICMPV6 ? "malformed" : "unsupported");
-    }
+    const kind = this.#readPorts(packet, false);
+    if (kind === "icmpError") return this.#translateError(packet, false);
+    if (kind !== "flow") return this.#drop(kind);
+    const { sourcePort, destinationPort, flags } = this.#ports;
     const mapping = this.#table.mappingOfPublic(family, protocolIndex(protocol), destinationPort);
     const flow = mapping?.flows.get(
       endpointKey(packet, family === 4 ? 12 : 8, family, sourcePort, 0),
@@ -563,7 +534,7 @@ export class Masquerade {
     }
     if (end - innerTransport < 8) return this.#drop("malformed");
     const index = protocolIndex(innerProtocol);
-    if (index < 0 || innerProtocol === (family === 4 ? ICMPV6 : ICMP)) {
+    if (index < 0 || innerProtocol === (family === 4 ? IpProtocol.ICMPV6 : IpProtocol.ICMP)) {
       return this.#drop("unsupported");
     }
     const echo = index === 2;
@@ -607,7 +578,7 @@ export class Masquerade {
     const checksum = family === 4 ? internetChecksum(segment) : transportChecksum({
       source: packet.subarray(8, 24),
       destination: packet.subarray(24, 40),
-      protocol: ICMPV6,
+      protocol: IpProtocol.ICMPV6,
       segment,
     });
     packet[icmp + 2] = checksum >> 8;
@@ -618,13 +589,51 @@ export class Masquerade {
   /** Length of the IP and transport headers each segment of the super-packet at hand repeats. */
   #segmentHeaders(packet: Uint8Array): number {
     const l4 = this.#transport;
-    if (this.#protocol === TCP && this.#end - l4 >= 20) return l4 + (packet[l4 + 12] >> 4) * 4;
-    return l4 + (this.#protocol === UDP ? 8 : 0);
+    if (this.#protocol === IpProtocol.TCP && this.#end - l4 >= 20) {
+      return l4 + (packet[l4 + 12] >> 4) * 4;
+    }
+    return l4 + (this.#protocol === IpProtocol.UDP ? 8 : 0);
   }
 
   /** The MSS that fits both links, for the family at hand. */
   #mss(): number {
     return Math.min(this.insideMtu, this.outsideMtu) - (this.#family === 4 ? 40 : 60);
+  }
+
+  /**
+   * Reads a packet's ports and TCP flags into `#ports`, or says what it is
+   * instead. An ICMP echo's identifier stands for the inside host's port:
+   * the source of a request going out, the destination of a reply coming
+   * in (the other port is 0).
+   */
+  #readPorts(packet: Uint8Array, outbound: boolean): "flow" | "icmpError" | keyof MasqueradeDrops {
+    const family = this.#family;
+    const l4 = this.#transport;
+    const protocol = this.#protocol;
+    const ports = this.#ports;
+    ports.flags = 0;
+    if (protocol === IpProtocol.TCP || protocol === IpProtocol.UDP) {
+      if (this.#end - l4 < (protocol === IpProtocol.TCP ? 20 : 8)) return "malformed";
+      ports.sourcePort = read16(packet, l4);
+      ports.destinationPort = read16(packet, l4 + 2);
+      if (protocol === IpProtocol.TCP) ports.flags = packet[l4 + 13];
+      return "flow";
+    }
+    const icmp = family === 4 ? IpProtocol.ICMP : IpProtocol.ICMPV6;
+    if (protocol !== icmp) {
+      return protocol === IpProtocol.ICMP || protocol === IpProtocol.ICMPV6
+        ? "malformed"
+        : "unsupported";
+    }
+    if (this.#end - l4 < 8) return "malformed";
+    const type = packet[l4];
+    if (isIcmpError(type, family)) return "icmpError";
+    const echo = outbound ? (family === 4 ? 8 : 128) : (family === 4 ? 0 : 129);
+    if (type !== echo) return "unsupported";
+    const identifier = read16(packet, l4 + 4);
+    ports.sourcePort = outbound ? identifier : 0;
+    ports.destinationPort = outbound ? 0 : identifier;
+    return "flow";
   }
 
   #drop(reason: keyof MasqueradeDrops): false {
