@@ -11,9 +11,9 @@
  * struct mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; };     // 56 (64 bytes)
  * ```
  *
- * Offsets are given in 32-bit words, for a `Uint32Array` view (lengths,
- * flags) and halved again for a `BigUint64Array` view (pointers), so that a
- * batch is filled without a `DataView` or a BigInt per field.
+ * Offsets are given in 32-bit words, for a `Uint32Array` view: a length or
+ * flag is one word, a pointer the low and high words of a little-endian u64,
+ * so that a batch is filled without a `DataView` or a BigInt per field.
  *
  * @module
  */

@@ -24,7 +24,6 @@ export const sizeof_sockaddr_in6 = 28;
 const PORT = 2;
 const IN_ADDR = 4;
 const IN6_ADDR = 8;
-const SCOPE_ID = 24;
 
 /** Writes a `sockaddr_in` at `offset`; its length. */
 export function write_sockaddr_in(
@@ -45,13 +44,13 @@ export function write_sockaddr_in(
 /**
  * Writes a `sockaddr_in6` at `offset`; its length. A 4-byte `address` is
  * written IPv4-mapped (`::ffff:a.b.c.d`), as a dual-stack socket takes it.
+ * Flow info and scope id stay 0: no flow labels, no link-local scopes.
  */
 export function write_sockaddr_in6(
   target: Uint8Array,
   offset: number,
   address: Uint8Array,
   port: number,
-  scopeId = 0,
 ): number {
   target.fill(0, offset, offset + sizeof_sockaddr_in6);
   target[offset] = AF_INET6 & 0xff;
@@ -65,7 +64,6 @@ export function write_sockaddr_in6(
   } else {
     target.set(address, offset + IN6_ADDR);
   }
-  new DataView(target.buffer, target.byteOffset).setUint32(offset + SCOPE_ID, scopeId, true);
   return sizeof_sockaddr_in6;
 }
 
@@ -89,9 +87,4 @@ export function sockaddr_in6_is_v4_mapped(source: Uint8Array, offset: number): b
   const start = offset + IN6_ADDR;
   for (let i = 0; i < 10; i++) if (source[start + i] !== 0) return false;
   return source[start + 10] === 0xff && source[start + 11] === 0xff;
-}
-
-/** `sin6_scope_id` of the `sockaddr_in6` at `offset`. */
-export function sockaddr_in6_scope_id(source: Uint8Array, offset: number): number {
-  return new DataView(source.buffer, source.byteOffset).getUint32(offset + SCOPE_ID, true);
 }

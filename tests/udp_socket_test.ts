@@ -107,6 +107,20 @@ kernelTest("addresses given to recvBatch are filled in place, one per message", 
   assertEquals(senders, [first.localAddress, second.localAddress]);
 });
 
+kernelTest("a bad addresses entry is refused before recvBatch takes any datagram", async () => {
+  using receiver = UdpSocket.bind({ hostname: "127.0.0.1" });
+  using sender = UdpSocket.bind({ hostname: "127.0.0.1" });
+  await sender.send(new Uint8Array([7]), receiver.localAddress);
+  const slots = buffers(4);
+  const sizes = new Uint32Array(4);
+  const bad = [null] as unknown as UdpAddress[];
+  const error = await rejection(receiver.recvBatch(slots, sizes, { addresses: bad }));
+  assert(error instanceof TypeError, String(error));
+  // The datagram is still queued: the failed call took nothing.
+  const n = await within(receiver.recvBatch(slots, sizes), 5000, "recvBatch");
+  assertEquals([n, sizes[0], slots[0][0]], [1, 1, 7]);
+});
+
 kernelTest("bad arguments are refused before any system call", async () => {
   const fds = openFdCount();
   assertThrows(() => UdpSocket.bind({ hostname: "localhost" }), TypeError);

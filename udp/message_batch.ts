@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { cmsg_level, cmsg_space, cmsg_type, sizeof_cmsghdr } from "../ffi/cmsg.ts";
+import { cmsg_len, cmsg_level, cmsg_space, cmsg_type, sizeof_cmsghdr } from "../ffi/cmsg.ts";
 import {
   iovec_u32,
   mmsghdr_u32,
@@ -63,10 +63,9 @@ export class MessageBatch {
   headers = new Uint8Array(0);
   /** The address slots, one `sockaddr_in6` of room per message. */
   names = new Uint8Array(0);
-  /** The control buffers, {@linkcode CONTROL_SPACE} bytes per message. */
-  control = new Uint8Array(0);
   #words = new Uint32Array(0);
   #iovecWords = new Uint32Array(0);
+  // The control buffers, CONTROL_SPACE bytes per message.
   #controlView = new DataView(new ArrayBuffer(0));
   #capacity = 0;
 
@@ -93,16 +92,10 @@ export class MessageBatch {
     }
     this.headers = headers;
     this.names = names;
-    this.control = control;
     this.#words = words;
     this.#iovecWords = new Uint32Array(iovecs.buffer);
     this.#controlView = new DataView(control.buffer);
     this.#capacity = capacity;
-  }
-
-  /** The most messages the arrays hold now. */
-  get capacity(): number {
-    return this.#capacity;
   }
 
   /** Points message `i`'s iovec at `buffer`. */
@@ -124,7 +117,7 @@ export class MessageBatch {
 
   /** Points message `i` at an address of the caller's instead of its own slot (0, 0: none). */
   setName(i: number, address: number, length: number): void {
-    this.#setBuffer(i, mmsghdr_u32.msg_name, address, mmsghdr_u32.msg_namelen, length);
+    this.#setPointerAndLength(i, mmsghdr_u32.msg_name, address, mmsghdr_u32.msg_namelen, length);
   }
 
   /** Sets message `i`'s control length: 0 for none, else the room of its buffer. */
@@ -134,11 +127,23 @@ export class MessageBatch {
 
   /** Points message `i`'s control at another message's buffer (one shared cmsg). */
   setControl(i: number, address: number, length: number): void {
-    this.#setBuffer(i, mmsghdr_u32.msg_control, address, mmsghdr_u32.msg_controllen, length);
+    this.#setPointerAndLength(
+      i,
+      mmsghdr_u32.msg_control,
+      address,
+      mmsghdr_u32.msg_controllen,
+      length,
+    );
   }
 
   /** Sets a pointer field of message `i` and the length field that goes with it. */
-  #setBuffer(i: number, pointer: number, address: number, lengthField: number, length: number) {
+  #setPointerAndLength(
+    i: number,
+    pointer: number,
+    address: number,
+    lengthField: number,
+    length: number,
+  ): void {
     const word = i * mmsghdr_u32.size;
     setPointer(this.#words, word + pointer, address);
     this.#words[word + lengthField] = length;
@@ -147,11 +152,6 @@ export class MessageBatch {
   /** `msg_len` of message `i`: the bytes received or sent. */
   length(i: number): number {
     return this.#words[i * mmsghdr_u32.size + mmsghdr_u32.msg_len];
-  }
-
-  /** `msg_flags` of message `i` after a receive. */
-  flags(i: number): number {
-    return this.#words[i * mmsghdr_u32.size + mmsghdr_u32.msg_flags];
   }
 
   /** Where message `i`'s address slot starts in {@linkcode MessageBatch.names}. */
@@ -165,7 +165,7 @@ export class MessageBatch {
    */
   controlInt(i: number, level: number, type: number): number {
     const used = this.#words[i * mmsghdr_u32.size + mmsghdr_u32.msg_controllen];
-    if (used < sizeof_cmsghdr + 4) return 0;
+    if (used < cmsg_len(4)) return 0;
     const offset = i * CONTROL_SPACE;
     const view = this.#controlView;
     if (cmsg_level(view, offset) !== level || cmsg_type(view, offset) !== type) return 0;

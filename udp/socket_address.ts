@@ -41,6 +41,11 @@ export interface ParsedHost {
   bytes: Uint8Array;
 }
 
+/** The family of an address in text form: only IPv6 addresses hold a colon. */
+export function familyOf(hostname: string): 4 | 6 {
+  return hostname.includes(":") ? 6 : 4;
+}
+
 /**
  * Parses an IP address for a socket call; TypeError for a name or a
  * malformed address (nothing is resolved), RangeError for a part out of range.
@@ -50,7 +55,7 @@ export function parseHost(hostname: unknown, what: string): ParsedHost {
     throw new TypeError(`${what} must be a string, got ${describe(hostname)}`);
   }
   try {
-    return hostname.includes(":")
+    return familyOf(hostname) === 6
       ? { family: 6, bytes: parseIPv6(hostname) }
       : { family: 4, bytes: parseIPv4(hostname) };
   } catch (error) {
@@ -70,7 +75,7 @@ export function validatePort(port: unknown, what: string, min = 0): number {
 
 /** `192.0.2.1:4789` or `[2001:db8::1]:4789`, for messages. */
 export function formatAddress(address: UdpAddress): string {
-  return address.hostname.includes(":")
+  return familyOf(address.hostname) === 6
     ? `[${address.hostname}]:${address.port}`
     : `${address.hostname}:${address.port}`;
 }

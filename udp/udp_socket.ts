@@ -45,6 +45,7 @@ import { TunError } from "../src/tun_error.ts";
 import { describe, validateInteger, validateOptionalBoolean } from "../src/validate.ts";
 import { addressOf, CONTROL_SPACE, MessageBatch } from "./message_batch.ts";
 import {
+  familyOf,
   formatAddress,
   type ParsedHost,
   parseHost,
@@ -185,6 +186,8 @@ export const UDP_MAX_SEGMENTS = 128;
 const MAX_PAYLOAD_4 = 65535 - 20 - 8;
 const MAX_PAYLOAD_6 = 65535 - 8;
 const RECEIVE_SIZE = 65535;
+// The control buffer of a GSO send: one UDP_SEGMENT cmsg carrying a u16.
+const SEGMENT_CONTROL_SPACE = cmsg_space(2);
 const MAX_BUFFER_SIZE = 0x3fffffff;
 
 // Kernel support for GSO and GRO: the same for every socket of the process.
@@ -249,14 +252,12 @@ export class UdpSocket {
   #destinationLength = 0;
   #destinationHost = "";
   #destinationPort = -1;
-  #destinationFamily: 4 | 6 = 4;
   // The connected peer: sends without a destination (or to this very address) name none.
   #remote: UdpAddress | undefined;
-  #remoteFamily: 4 | 6 = 4;
-  // The UDP_SEGMENT cmsg every message of a GSO send points to.
-  readonly #segmentControl = new Uint8Array(new ArrayBuffer(CONTROL_SPACE));
+  // The UDP_SEGMENT cmsg every message of a GSO send points to, and its data (host order).
+  readonly #segmentControl = new Uint8Array(new ArrayBuffer(SEGMENT_CONTROL_SPACE));
   readonly #segmentControlAt: number;
-  #segmentSize = 0;
+  readonly #segmentSizeData: Uint16Array;
   readonly #writes = new WriteQueue();
   #closed = false;
 
@@ -269,7 +270,8 @@ export class UdpSocket {
     this.#description = `UDP socket ${formatAddress(this.#local)}`;
     this.#destinationAt = addressOf(this.#destination);
     this.#segmentControlAt = addressOf(this.#segmentControl);
-    write_cmsghdr(this.#segmentControl, 0, SOL_UDP, UDP_SEGMENT, 2);
+    const data = write_cmsghdr(this.#segmentControl, 0, SOL_UDP, UDP_SEGMENT, 2);
+    this.#segmentSizeData = new Uint16Array(this.#segmentControl.buffer, data, 1);
     forgotten.register(this, readiness.fds, this);
   }
 
@@ -397,7 +399,6 @@ export class UdpSocket {
       [EAFNOSUPPORT]: `${hostname} is not of the socket's family`,
     });
     this.#remote = peer;
-    this.#remoteFamily = host.family;
   }
 
   /**
@@ -547,9 +548,7 @@ export class UdpSocket {
           throw new TypeError(`Options must be an object, got ${describe(options)}`);
         }
         ({ addresses, segmentSizes, signal } = options);
-        if (addresses !== undefined && !Array.isArray(addresses)) {
-          throw new TypeError(`Addresses must be an array, got ${describe(addresses)}`);
-        }
+        if (addresses !== undefined) checkAddresses(addresses, buffers.length);
         if (segmentSizes !== undefined) {
           checkSizes(segmentSizes, buffers.length, "Segment sizes");
         }
@@ -751,11 +750,9 @@ export class UdpSocket {
     const named = to !== undefined && !this.#isRemote(to);
     const name = named ? this.#destinationAt : 0;
     const nameLength = named ? this.#destinationLength : 0;
-    const control = segmentSize === 0 ? 0 : cmsg_space(2);
-    if (control !== 0 && this.#segmentSize !== segmentSize) {
-      new DataView(this.#segmentControl.buffer).setUint16(16, segmentSize, true);
-      this.#segmentSize = segmentSize;
-    }
+    const control = segmentSize === 0 ? 0 : SEGMENT_CONTROL_SPACE;
+    // Rewritten on every call: a send that waited may follow one of another size.
+    if (control !== 0) this.#segmentSizeData[0] = segmentSize;
     let done = start;
     while (done < packets.length) {
       const count = Math.min(packets.length - done, UIO_MAXIOV);
@@ -787,7 +784,7 @@ export class UdpSocket {
    * Undefined is the connected peer.
    */
   #setDestination(to: unknown): 4 | 6 {
-    if (to === undefined && this.#remote !== undefined) return this.#remoteFamily;
+    if (to === undefined && this.#remote !== undefined) return familyOf(this.#remote.hostname);
     if (typeof to !== "object" || to === null) {
       throw new TypeError(
         `Destination ("to") must be a UdpAddress${
@@ -797,7 +794,7 @@ export class UdpSocket {
     }
     const { hostname, port } = to as UdpAddress;
     if (hostname === this.#destinationHost && port === this.#destinationPort) {
-      return this.#destinationFamily;
+      return familyOf(hostname);
     }
     const host: ParsedHost = parseHost(hostname, "Destination hostname");
     validatePort(port, "Destination port", 1);
@@ -810,7 +807,6 @@ export class UdpSocket {
     this.#destinationLength = writeSockaddr(this.#destination, 0, this.#family, host, port);
     this.#destinationHost = hostname;
     this.#destinationPort = port;
-    this.#destinationFamily = host.family;
     return host.family;
   }
 
@@ -1029,11 +1025,28 @@ function checkSizes(sizes: unknown, count: number, what: string): void {
   if (!(sizes instanceof Uint32Array) && !Array.isArray(sizes)) {
     throw new TypeError(`${what} must be a Uint32Array or an array, got ${describe(sizes)}`);
   }
-  // An array grows as values are written; a Uint32Array cannot.
-  if (sizes instanceof Uint32Array && sizes.length < Math.min(count, UIO_MAXIOV)) {
+  // An array grows as values are written; a Uint32Array cannot. One call fills UIO_MAXIOV at most.
+  const needed = Math.min(count, UIO_MAXIOV);
+  if (sizes instanceof Uint32Array && sizes.length < needed) {
     throw new RangeError(
-      `${what} must have room for ${count} values (one per buffer), got ${sizes.length}`,
+      `${what} must have room for ${needed} values (one per buffer), got ${sizes.length}`,
     );
+  }
+}
+
+// Entries are filled once the datagrams are taken: one that cannot be would lose them.
+function checkAddresses(addresses: unknown, count: number): void {
+  if (!Array.isArray(addresses)) {
+    throw new TypeError(`Addresses must be an array, got ${describe(addresses)}`);
+  }
+  const end = Math.min(addresses.length, count, UIO_MAXIOV);
+  for (let i = 0; i < end; i++) {
+    const address = addresses[i];
+    if (address !== undefined && (typeof address !== "object" || address === null)) {
+      throw new TypeError(
+        `Address ${i} must be a UdpAddress to fill, or undefined, got ${describe(address)}`,
+      );
+    }
   }
 }
 
