@@ -46,6 +46,7 @@ export const EADDRNOTAVAIL = 99;
 export const ENETDOWN = 100;
 export const ENETUNREACH = 101;
 export const ENOBUFS = 105;
+export const ECONNREFUSED = 111;
 export const EHOSTUNREACH = 113;
 export const ENOTSUP = EOPNOTSUPP;
 

@@ -29,6 +29,7 @@ import {
   EAFNOSUPPORT,
   EAGAIN,
   EBADF,
+  ECONNREFUSED,
   EINTR,
   EMSGSIZE,
   ENETUNREACH,
@@ -208,8 +209,6 @@ function probeSupport(fd: number): { gso: boolean; gro: boolean } {
 const forgotten = new FinalizationRegistry<ReadinessFds>(closeFds);
 
 const CLOSED_HINT = "the socket is closed";
-// Reported once by a connected socket's next call after the peer's ICMP port unreachable.
-const ECONNREFUSED = 111;
 // A connected socket's sendBatch without options: to the peer, none made per call.
 const TO_PEER: UdpSendOptions = Object.freeze({});
 
