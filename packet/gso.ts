@@ -100,11 +100,11 @@ function setLayout(
 }
 
 /**
- * Finds the transport header of a whole IP packet, filling `ip` (a new
- * layout when omitted), or returns a reason it cannot: the IP lengths must
+ * Finds the transport header of a whole IP packet, filling `ip` (the
+ * caller's reused layout), or returns a reason it cannot: the IP lengths must
  * describe exactly `packet.length` bytes.
  */
-function locateTransport(packet: Uint8Array, ip: IpLayout = newLayout()): IpLayout | string {
+function locateTransport(packet: Uint8Array, ip: IpLayout): IpLayout | string {
   const length = packet.length;
   if (length < 1) return "the packet is empty";
   const version = packet[0] >> 4;
@@ -375,17 +375,27 @@ interface SplitPlan {
   sequence: number;
 }
 
-/** A plan for a `GSO_NONE` packet: only `needsChecksum` and `field` matter. */
-const NO_LAYOUT: IpLayout = {
-  family: 4,
-  addresses: 0,
-  addressLength: 0,
-  transport: 0,
-  protocol: 0,
-  fragment: false,
+/**
+ * The one plan {@linkcode planSplit} fills, so that no plan is allocated
+ * per packet; each split is done with it before the next one plans.
+ */
+const splitPlan: SplitPlan = {
+  tcp: undefined,
+  ip: newLayout(),
+  headerLength: 0,
+  segmentSize: 0,
+  payloadLength: 0,
+  field: 0,
+  needsChecksum: false,
+  identification: 0,
+  sequence: 0,
 };
 
-/** Checks a super-packet and its header, and says how to cut it (see gsoSplit). */
+/**
+ * Checks a super-packet and its header, and says how to cut it (see
+ * gsoSplit), in {@linkcode splitPlan}. Of a `GSO_NONE` packet's plan only
+ * `needsChecksum`, `headerLength` and `field` matter.
+ */
 function planSplit(packet: Uint8Array, header: VirtioNetHeader, mtu: number): SplitPlan {
   if (!(packet instanceof Uint8Array)) {
     throw new TypeError("Packet must be a Uint8Array");
@@ -419,17 +429,11 @@ function planSplit(packet: Uint8Array, header: VirtioNetHeader, mtu: number): Sp
         `the checksum at ${checksumStart} + ${checksumOffset} lies beyond the packet's ${packet.length} bytes`,
       );
     }
-    return {
-      tcp: undefined,
-      ip: NO_LAYOUT,
-      headerLength: checksumStart,
-      segmentSize: 0,
-      payloadLength: 0,
-      field,
-      needsChecksum,
-      identification: 0,
-      sequence: 0,
-    };
+    splitPlan.tcp = undefined;
+    splitPlan.headerLength = checksumStart;
+    splitPlan.field = field;
+    splitPlan.needsChecksum = needsChecksum;
+    return splitPlan;
   }
   const tcp = type === VirtioNetGsoType.TCPV4 || type === VirtioNetGsoType.TCPV6;
   if (!tcp && type !== VirtioNetGsoType.UDP_L4) {
@@ -440,7 +444,7 @@ function planSplit(packet: Uint8Array, header: VirtioNetHeader, mtu: number): Sp
     throw splitError(`a ${gsoTypeName(type)} packet must have the NEEDS_CSUM flag`);
   }
   if (gsoSize === 0) throw splitError(`gsoSize is 0 for a ${gsoTypeName(type)} packet`);
-  const ip = locateTransport(packet);
+  const ip = locateTransport(packet, splitPlan.ip);
   if (typeof ip === "string") throw splitError(ip);
   if (ip.fragment) throw splitError("the packet is an IP fragment");
   if (type === VirtioNetGsoType.TCPV4 && ip.family !== 4) {
@@ -505,17 +509,15 @@ function planSplit(packet: Uint8Array, header: VirtioNetHeader, mtu: number): Sp
       }
     }
   }
-  return {
-    tcp,
-    ip,
-    headerLength,
-    segmentSize,
-    payloadLength,
-    field: checksumStart + checksumOffset,
-    needsChecksum,
-    identification: ip.family === 4 ? read16(packet, 4) : 0,
-    sequence: tcp ? read32(packet, transport + 4) : 0,
-  };
+  splitPlan.tcp = tcp;
+  splitPlan.headerLength = headerLength;
+  splitPlan.segmentSize = segmentSize;
+  splitPlan.payloadLength = payloadLength;
+  splitPlan.field = checksumStart + checksumOffset;
+  splitPlan.needsChecksum = needsChecksum;
+  splitPlan.identification = ip.family === 4 ? read16(packet, 4) : 0;
+  splitPlan.sequence = tcp ? read32(packet, transport + 4) : 0;
+  return splitPlan;
 }
 
 /**
@@ -845,7 +847,8 @@ function canAppend(group: Group, packet: Uint8Array, headerLength: number): bool
 
 /** The bytes an output of {@linkcode coalesce} takes: a virtio-net header and its IP packet. */
 function outputLength(output: Group | Uint8Array): number {
-  return VIRTIO_NET_HDR_SIZE + (output instanceof Uint8Array ? output.length : output.length);
+  // A group's length is its IP length too.
+  return VIRTIO_NET_HDR_SIZE + output.length;
 }
 
 /**

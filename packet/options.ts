@@ -2,8 +2,10 @@
  * Validators of builder options, shared by the packet modules so that every
  * builder words its errors alike. Internal: not exported from the package.
  *
- * `what` names the value in the message; a caller that reports errors as
- * "Cannot <action>: …" passes that prefix in it.
+ * `what` names the value in the message. A caller that reports errors as
+ * "Cannot <action>: …" passes `action` too rather than a prefixed `what`:
+ * the message is then built only when it is thrown, which matters to the
+ * rewriters, which validate their arguments for every packet.
  *
  * @module
  */
@@ -12,34 +14,51 @@ import { formatIp, parseIp, parseMac } from "./address.ts";
 
 const EMPTY = new Uint8Array(0);
 
+function label(what: string, action: string | undefined): string {
+  return action === undefined ? what : `Cannot ${action}: ${what}`;
+}
+
 /** Throws a `TypeError` unless `options` is an object. */
-export function optionsObject(options: unknown, what: string): void {
+export function optionsObject(options: unknown, what: string, action?: string): void {
   if (typeof options !== "object" || options === null) {
-    throw new TypeError(`${what} must be an object`);
+    throw new TypeError(`${label(what, action)} must be an object`);
   }
 }
 
 /** An integer `min..max`: a `TypeError` for a non-number, else a `RangeError`. */
-export function integerOption(value: unknown, what: string, min: number, max: number): number {
+export function integerOption(
+  value: unknown,
+  what: string,
+  min: number,
+  max: number,
+  action?: string,
+): number {
   if (typeof value !== "number") {
-    throw new TypeError(`${what} must be a number, got ${typeof value}`);
+    throw new TypeError(`${label(what, action)} must be a number, got ${typeof value}`);
   }
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${what} must be an integer ${min}..${max}, got ${value}`);
+    throw new RangeError(`${label(what, action)} must be an integer ${min}..${max}, got ${value}`);
   }
   return value;
 }
 
 /** A boolean, or `fallback` when left out. */
-export function booleanOption(value: unknown, what: string, fallback: boolean): boolean {
+export function booleanOption(
+  value: unknown,
+  what: string,
+  fallback: boolean,
+  action?: string,
+): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw new TypeError(`${what} must be a boolean`);
+  if (typeof value !== "boolean") throw new TypeError(`${label(what, action)} must be a boolean`);
   return value;
 }
 
 /** A Uint8Array, required. */
-export function bytesArgument(value: unknown, what: string): Uint8Array {
-  if (!(value instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array`);
+export function bytesArgument(value: unknown, what: string, action?: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new TypeError(`${label(what, action)} must be a Uint8Array`);
+  }
   return value;
 }
 
@@ -48,17 +67,17 @@ export function bytesOption(value: unknown, what: string): Uint8Array {
   return value === undefined ? EMPTY : bytesArgument(value, what);
 }
 
-function addressBytes(value: unknown, what: string): Uint8Array {
+function addressBytes(value: unknown, what: string, action?: string): Uint8Array {
   if (typeof value === "string") return parseIp(value);
   if (value instanceof Uint8Array) return value;
-  throw new TypeError(`${what} must be an address string or a Uint8Array`);
+  throw new TypeError(`${label(what, action)} must be an address string or a Uint8Array`);
 }
 
 /** An IP address of either family: text, or 4 or 16 bytes. */
-export function ipOption(value: unknown, what: string): Uint8Array {
-  const bytes = addressBytes(value, what);
+export function ipOption(value: unknown, what: string, action?: string): Uint8Array {
+  const bytes = addressBytes(value, what, action);
   if (bytes.length !== 4 && bytes.length !== 16) {
-    throw new RangeError(`${what} must be 4 or 16 bytes long, got ${bytes.length}`);
+    throw new RangeError(`${label(what, action)} must be 4 or 16 bytes long, got ${bytes.length}`);
   }
   return bytes;
 }

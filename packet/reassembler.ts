@@ -374,7 +374,7 @@ export class Reassembler {
     const data = packet.subarray(cursor + 8, declaredEnd);
     if (start === 0 && !more) {
       this.#stats.reassembled += 1;
-      return this.#buildIPv6(packet.subarray(0, cursor), nextAt, packet[cursor], [
+      return joinIPv6(packet.subarray(0, cursor), nextAt, packet[cursor], [
         { start: 0, end: data.length, data },
       ], data.length);
     }
@@ -475,7 +475,7 @@ export class Reassembler {
     this.#bytes -= datagram.bytes;
     stats.reassembled += 1;
     if (datagram.version === 6) {
-      return this.#buildIPv6(
+      return joinIPv6(
         header,
         datagram.nextAt,
         datagram.nextHeader,
@@ -491,21 +491,6 @@ export class Reassembler {
     write16(packet, 6, read16(header, 6) & 0xc000);
     write16(packet, 10, 0);
     write16(packet, 10, finishChecksum(sumWords(packet, 0, header.length, 0)));
-    return packet;
-  }
-
-  #buildIPv6(
-    header: Uint8Array,
-    nextAt: number,
-    nextHeader: number,
-    pieces: Piece[],
-    total: number,
-  ): Uint8Array {
-    const packet = new Uint8Array(header.length + total);
-    packet.set(header);
-    packet[nextAt] = nextHeader;
-    for (const piece of pieces) packet.set(piece.data, header.length + piece.start);
-    write16(packet, 4, packet.length - 40);
     return packet;
   }
 
@@ -537,4 +522,24 @@ export class Reassembler {
       if (this.#bytes <= this.#maxBytes) return;
     }
   }
+}
+
+/**
+ * The IPv6 datagram of `pieces` behind `header` (the headers before the
+ * Fragment header), whose byte at `nextAt` gets the Fragment header's next
+ * header.
+ */
+function joinIPv6(
+  header: Uint8Array,
+  nextAt: number,
+  nextHeader: number,
+  pieces: Piece[],
+  total: number,
+): Uint8Array {
+  const packet = new Uint8Array(header.length + total);
+  packet.set(header);
+  packet[nextAt] = nextHeader;
+  for (const piece of pieces) packet.set(piece.data, header.length + piece.start);
+  write16(packet, 4, packet.length - 40);
+  return packet;
 }

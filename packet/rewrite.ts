@@ -123,7 +123,7 @@ function truncated(action: string, what: string, need: number, have: number): Ra
  * shorter than its IP length ends where its bytes do.
  */
 function locate(packet: Uint8Array, action: string, walk: boolean, acceptCut = false): void {
-  bytesArgument(packet, `Cannot ${action}: the packet`);
+  bytesArgument(packet, "the packet", action);
   const length = packet.length;
   if (length === 0) throw new RangeError(`Cannot ${action}: the packet is empty`);
   const version = packet[0] >> 4;
@@ -203,7 +203,7 @@ function walkExtensionHeaders(packet: Uint8Array, action: string): void {
 }
 
 function portOption(value: unknown, what: string, action: string): number {
-  return value === undefined ? -1 : integerOption(value, `Cannot ${action}: ${what}`, 0, 0xffff);
+  return value === undefined ? -1 : integerOption(value, what, 0, 0xffff, action);
 }
 
 function addressOption(
@@ -213,7 +213,7 @@ function addressOption(
   action: string,
 ): Uint8Array | undefined {
   if (value === undefined) return undefined;
-  const bytes = ipOption(value, `Cannot ${action}: ${what}`);
+  const bytes = ipOption(value, what, action);
   if (bytes.length !== size) {
     throw new TypeError(
       `Cannot ${action}: ${what} ${formatIp(bytes)} is IPv${
@@ -257,8 +257,8 @@ function pseudoHeaderChecksum(action: string): number {
 function rewriteOptions(options: RewriteOptions | undefined, action: string): void {
   partial = false;
   if (options === undefined) return;
-  optionsObject(options, `Cannot ${action}: options`);
-  partial = booleanOption(options.partialChecksum, `Cannot ${action}: partialChecksum`, false);
+  optionsObject(options, "options", action);
+  partial = booleanOption(options.partialChecksum, "partialChecksum", false, action);
 }
 
 /**
@@ -347,7 +347,7 @@ export function rewriteAddress(
   options?: RewriteOptions,
 ): void {
   const action = "rewrite addresses";
-  optionsObject(addresses, `Cannot ${action}: addresses`);
+  optionsObject(addresses, "addresses", action);
   rewriteOptions(options, action);
   locate(packet, action, true, true);
   const size = isIPv6 ? 16 : 4;
@@ -415,7 +415,7 @@ export function rewritePort(
   options?: RewriteOptions,
 ): void {
   const action = "rewrite ports";
-  optionsObject(ports, `Cannot ${action}: ports`);
+  optionsObject(ports, "ports", action);
   const source = portOption(ports.source, "source port", action);
   const destination = portOption(ports.destination, "destination port", action);
   rewriteOptions(options, action);
@@ -446,7 +446,7 @@ export function rewritePort(
     );
   }
   const what = isIPv6 ? "ICMPv6" : "ICMP";
-  requireTransport(action, `${what} header`, 8);
+  requireTransport(action, isIPv6 ? "ICMPv6 header" : "ICMP header", 8);
   const type = packet[transport];
   if (isIPv6 ? type !== 128 && type !== 129 : type !== 8 && type !== 0) {
     throw new RangeError(
@@ -472,6 +472,11 @@ export function rewritePort(
   ) {
     write16(packet, transport + 2, 0xffff);
   }
+}
+
+// Module-level, not an arrow at the call: that would be a new closure per packet.
+function isMss(kind: number): boolean {
+  return kind === 2;
 }
 
 function allZero(bytes: Uint8Array, start: number, end: number): boolean {
@@ -559,7 +564,7 @@ export function decrementTtl(packet: Uint8Array): number {
  */
 export function clampMss(packet: Uint8Array, mss: number, options?: RewriteOptions): boolean {
   const action = "clamp the MSS";
-  integerOption(mss, `Cannot ${action}: mss`, 0, 0xffff);
+  integerOption(mss, "mss", 0, 0xffff, action);
   rewriteOptions(options, action);
   locate(packet, action, true);
   if (transport === -1 || protocol !== IpProtocol.TCP) return false;
@@ -572,7 +577,7 @@ export function clampMss(packet: Uint8Array, mss: number, options?: RewriteOptio
   }
   requireTransport(action, "TCP header", headerLength);
   if ((packet[transport + 13] & 0x02) === 0) return false; // not a SYN
-  const at = findOption(packet, transport + 20, transport + headerLength, (kind) => kind === 2);
+  const at = findOption(packet, transport + 20, transport + headerLength, isMss);
   if (at === -1 || packet[at + 1] !== 4) return false;
   const value = read16(packet, at + 2);
   if (value <= mss) return false;

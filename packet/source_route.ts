@@ -15,6 +15,11 @@ import { findOption } from "./option_list.ts";
 const IPV4_OPTION_LSRR = 0x83;
 const IPV4_OPTION_SSRR = 0x89;
 
+// Module-level, not an arrow at the call: the rewriters run this per packet.
+function isSourceRoute(type: number, length: number): boolean {
+  return (type === IPV4_OPTION_LSRR || type === IPV4_OPTION_SSRR) && length >= 7;
+}
+
 /**
  * Where the final destination of an unfinished loose or strict source
  * route (RFC 791) is, in the IPv4 options `bytes[offset + 20, end)`: the
@@ -25,12 +30,7 @@ const IPV4_OPTION_SSRR = 0x89;
  * packet unreadable.
  */
 export function sourceRouteDestination(bytes: Uint8Array, offset: number, end: number): number {
-  const at = findOption(
-    bytes,
-    offset + 20,
-    end,
-    (type, length) => (type === IPV4_OPTION_LSRR || type === IPV4_OPTION_SSRR) && length >= 7,
-  );
+  const at = findOption(bytes, offset + 20, end, isSourceRoute);
   if (at === -1) return -1;
   const length = bytes[at + 1];
   const pointer = bytes[at + 2];

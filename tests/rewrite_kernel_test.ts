@@ -239,7 +239,19 @@ kernelTest(
     using a = await openDevice(["192.0.2.1/24", "2001:db8::1/64"], true);
     using b = await openDevice(["198.51.100.1/24", "2001:db8:1::1/64"], true);
     using c = await openDevice(["203.0.113.1/24", "2001:db8:2::1/64"]);
+    // Routing on for the test only: later tests in this namespace expect a host (an IPv6
+    // router answers neighbour solicitations with the router flag set).
+    const routing = sh("sysctl -n net.ipv4.ip_forward net.ipv6.conf.all.forwarding").split("\n");
     sh("sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1");
+    using _restore = {
+      [Symbol.dispose]: () =>
+        void sh(
+          `sysctl -qw net.ipv4.ip_forward=${routing[0]} net.ipv6.conf.all.forwarding=${routing[1]}`,
+        ),
+    };
+    // Room for a burst when the relays fall behind on a loaded machine: a drop costs TCP a
+    // retransmission timeout, which backs off for seconds.
+    for (const tun of [a, b, c]) tun.setTxQueueLength(10_000);
     const sides = [
       {
         name: "IPv4",
@@ -322,7 +334,11 @@ kernelTest(
           return true;
         }),
       ];
-      for (const running of relays) running.catch(() => {});
+      // A relay that failed would show only as a stalled transfer: report its error instead.
+      const relayErrors: unknown[] = [];
+      for (const running of relays) {
+        running.catch((error) => void (stop.signal.aborted || relayErrors.push(error)));
+      }
       try {
         const accepted = listener.accept();
         accepted.catch(() => {});
@@ -341,7 +357,8 @@ kernelTest(
           })();
           const received = new Uint8Array(data.length);
           for (let at = 0; at < data.length;) {
-            const n = await within(to.read(received.subarray(at)), 5000, `${side.name} data`);
+            // Generous: a run takes about a second, but losses back off for seconds.
+            const n = await within(to.read(received.subarray(at)), 20_000, `${side.name} data`);
             if (n === null) break;
             at += n;
           }
@@ -352,6 +369,8 @@ kernelTest(
         assertEquals(await transfer(server, client, down), down);
         assert(seen.superPackets > 0 && seen.segments > 700, JSON.stringify(seen));
         assertStrictEquals(seen.badChecksums, 0, JSON.stringify(seen));
+      } catch (error) {
+        throw relayErrors[0] ?? error;
       } finally {
         stop.abort();
         await Promise.all(relays.map((running) => running.catch(() => {})));
