@@ -12,7 +12,7 @@
 
 import { formatIp } from "./address.ts";
 import { write16, write32 } from "./bytes.ts";
-import { finishChecksum, sumProtocolAndLength, sumWords } from "./checksum.ts";
+import { finishChecksum, ipv4HeaderChecksum, sumProtocolAndLength, sumWords } from "./checksum.ts";
 import { EtherType, IpProtocol } from "./constants.ts";
 import {
   booleanOption,
@@ -259,7 +259,7 @@ function writeIpPacket(
   packet.set(ip.source, addresses);
   packet.set(ip.destination, addresses + ip.source.length);
   if (ip.family === 4) {
-    write16(packet, 10, finishChecksum(sumWords(packet, 0, headerLength, 0)));
+    write16(packet, 10, ipv4HeaderChecksum(packet, 0, headerLength));
   }
   const pseudoSum = sumWords(
     packet,

@@ -61,6 +61,26 @@ export function sumWords(
 }
 
 /**
+ * The checksum of the IPv4 header of `headerLength` bytes at `offset`, as
+ * it must be written into its checksum field: computed as if that field
+ * were zero, whatever it holds now. The one IPv4 header checksum every
+ * builder, splitter and reassembler writes.
+ *
+ * @param bytes Buffer holding the header.
+ * @param offset Where the header starts.
+ * @param headerLength Header length in bytes, options included.
+ * @returns The 16-bit checksum.
+ */
+export function ipv4HeaderChecksum(
+  bytes: Uint8Array,
+  offset: number,
+  headerLength: number,
+): number {
+  const sum = sumWords(bytes, offset, offset + 10, 0);
+  return finishChecksum(sumWords(bytes, offset + 12, offset + headerLength, sum));
+}
+
+/**
  * Folds an unfolded sum into 16 bits with end-around carry and returns its
  * one's complement: the value a checksum field holds, or 0 when the summed
  * data already contained a correct checksum.

@@ -7,7 +7,7 @@
  */
 
 import { read16, write16, write32 } from "./bytes.ts";
-import { finishChecksum, sumWords } from "./checksum.ts";
+import { ipv4HeaderChecksum } from "./checksum.ts";
 import { IpProtocol, optionsHeaderName } from "./constants.ts";
 import { bytesArgument, optionsObject } from "./options.ts";
 
@@ -152,8 +152,7 @@ function fragmentIPv4(packet: Uint8Array, mtu: number): Uint8Array[] {
     write16(piece, 2, piece.length);
     const more = !last || lastMoreFragments ? 0x2000 : 0;
     write16(piece, 6, reserved | more | ((baseOffset + at) >> 3));
-    write16(piece, 10, 0);
-    write16(piece, 10, finishChecksum(sumWords(piece, 0, header.length, 0)));
+    write16(piece, 10, ipv4HeaderChecksum(piece, 0, header.length));
     fragments.push(piece);
     at += size;
   }

@@ -15,7 +15,7 @@
  */
 
 import { read16, read32, write16, write32 } from "./bytes.ts";
-import { finishChecksum, sumProtocolAndLength, sumWords } from "./checksum.ts";
+import { finishChecksum, ipv4HeaderChecksum, sumProtocolAndLength, sumWords } from "./checksum.ts";
 import { IpProtocol } from "./constants.ts";
 import {
   buildVirtioNetHeader,
@@ -173,10 +173,6 @@ function transportChecksumOf(packet: Uint8Array, ip: IpLayout, end: number): num
   sum = fastSum(packet, field + 2, end, sum);
   const checksum = finishChecksum(sum);
   return udp && checksum === 0 ? 0xffff : checksum;
-}
-
-function ipv4HeaderChecksumOf(packet: Uint8Array, headerLength: number): number {
-  return finishChecksum(sumWords(packet, 12, headerLength, sumWords(packet, 0, 10, 0)));
 }
 
 function splitError(reason: string): RangeError {
@@ -554,8 +550,7 @@ function writeSegment(
   if (ip.family === 4) {
     write16(out, at + 2, length);
     write16(out, at + 4, (plan.identification + index) & 0xffff);
-    write16(out, at + 10, 0);
-    write16(out, at + 10, finishChecksum(sumWords(out, at, at + transport, 0)));
+    write16(out, at + 10, ipv4HeaderChecksum(out, at, transport));
   } else {
     write16(out, at + 4, length - 40);
   }
@@ -688,7 +683,7 @@ function inspect(packet: Uint8Array): boolean {
   // but the kernel need not expect, and no checksum of another form.
   let candidate = !ip.fragment && transport === (ip.family === 4 ? 20 : 40) &&
     headerLength < packet.length &&
-    (ip.family === 6 || read16(packet, 10) === ipv4HeaderChecksumOf(packet, 20));
+    (ip.family === 6 || read16(packet, 10) === ipv4HeaderChecksum(packet, 0, 20));
   if (candidate && ip.protocol === IpProtocol.TCP) {
     candidate = (packet[transport + 13] & (TCP_SYN | TCP_FIN | TCP_RST | TCP_URG)) === 0 &&
       read16(packet, transport + TCP_CHECKSUM) === transportChecksumOf(packet, ip, packet.length);
@@ -879,7 +874,7 @@ function merge(group: Group, out: Uint8Array): void {
   const t = ip.transport;
   if (ip.family === 4) {
     write16(merged, 2, group.length);
-    write16(merged, 10, ipv4HeaderChecksumOf(merged, t));
+    write16(merged, 10, ipv4HeaderChecksum(merged, 0, t));
   } else {
     write16(merged, 4, group.length - 40);
   }

@@ -6,7 +6,7 @@
  */
 
 import { read16, read32, write16 } from "./bytes.ts";
-import { finishChecksum, sumWords } from "./checksum.ts";
+import { finishChecksum, ipv4HeaderChecksum, sumWords } from "./checksum.ts";
 import { IpProtocol, optionsHeaderName } from "./constants.ts";
 import { bytesArgument, optionsObject } from "./options.ts";
 
@@ -489,8 +489,7 @@ export class Reassembler {
     write16(packet, 2, packet.length);
     // Keeps the reserved and "don't fragment" bits; clears MF and the offset.
     write16(packet, 6, read16(header, 6) & 0xc000);
-    write16(packet, 10, 0);
-    write16(packet, 10, finishChecksum(sumWords(packet, 0, header.length, 0)));
+    write16(packet, 10, ipv4HeaderChecksum(packet, 0, header.length));
     return packet;
   }
 
